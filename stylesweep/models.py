@@ -1,0 +1,302 @@
+"""The model registry, weight loading, and the truncated VGG feature extractor."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torchvision.models import vgg as tv_vgg
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+# Caffe's mean pixel in BGR order, and neural-style's scale of 256 (not 255) per unit of colour.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+CAFFE_SCALE = 256.0
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# The seed of the `random` model's weights: fixed, and independent of the run's seed, so that
+# runs with different seeds are compared on the same stand-in network.
+RANDOM_MODEL_SEED = 0
+
+ARCHITECTURES: dict[str, list[str | int]] = {
+    "vgg16": tv_vgg.cfgs["D"],
+    "vgg19": tv_vgg.cfgs["E"],
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of the registry.
+
+    Attributes:
+        name: the registry name users type (`vgg19`).
+        arch: a key of ARCHITECTURES.
+        convention: `caffe` (BGR, 0-256, minus the mean pixel) or `torchvision` (RGB, 0-1,
+            ImageNet mean and std).
+        filename: the weight file's name; its hash prefix follows torch hub's convention.
+        urls: where to download it, tried in order.
+        sha256: the full digest where known; else only `sha256_prefix` is checked.
+        size: the file's size in bytes where known.
+        stand_in: True for the random model: outputs are labelled as not real style transfer.
+    """
+
+    name: str
+    arch: str
+    convention: str
+    filename: str | None = None
+    urls: tuple[str, ...] = ()
+    sha256: str | None = None
+    size: int | None = None
+    stand_in: bool = False
+    description: str = ""
+
+    @property
+    def sha256_prefix(self) -> str | None:
+        if self.filename is None:
+            return None
+        m = re.search(r"-([0-9a-f]{8,})\.[^.]+$", self.filename)
+        return m.group(1) if m else None
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="vgg19",
+            arch="vgg19",
+            convention="caffe",
+            filename="vgg19-d01eb7cb.pth",
+            urls=("https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",),
+            description="Caffe VGG-19 (the model neural-style uses), converted for PyTorch",
+        ),
+        ModelSpec(
+            name="vgg19-torchvision",
+            arch="vgg19",
+            convention="torchvision",
+            filename="vgg19-dcbb9e9d.pth",
+            urls=("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",),
+            size=548051115,
+            description="torchvision's VGG-19 (RGB, ImageNet mean/std)",
+        ),
+        ModelSpec(
+            name="vgg16",
+            arch="vgg16",
+            convention="caffe",
+            filename="vgg16-00b39a1b.pth",
+            urls=("https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth",),
+            description="Caffe VGG-16, converted for PyTorch",
+        ),
+        ModelSpec(
+            name="random",
+            arch="vgg19",
+            convention="caffe",
+            stand_in=True,
+            description="VGG-19 with seeded random weights: a stand-in for tests and offline "
+            "smoke runs, not real style transfer",
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry called `name`, or a ModelError listing the known names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ModelError(
+            f"model: unknown model {name!r}; known models: {', '.join(REGISTRY)}"
+        ) from None
+
+
+def layer_names(arch: str) -> list[str]:
+    """Names of the feature layers in order: conv1_1, relu1_1, ..., pool1, conv2_1, ..."""
+    names: list[str] = []
+    block, index = 1, 1
+    for v in ARCHITECTURES[arch]:
+        if v == "M":
+            names.append(f"pool{block}")
+            block, index = block + 1, 1
+        else:
+            names += [f"conv{block}_{index}", f"relu{block}_{index}"]
+            index += 1
+    return names
+
+
+def check_layers(spec: ModelSpec, layers: list[str] | tuple[str, ...], option: str) -> None:
+    """Raise ModelError if a requested layer is not in the model."""
+    known = layer_names(spec.arch)
+    for name in layers:
+        if name not in known:
+            raise ModelError(
+                f"{option}: model {spec.name} has no layer {name!r} "
+                f"(it has conv/relu1_1..{known[-2]}, pool1..{known[-1]})"
+            )
+
+
+def build_features(arch: str, depth: int, pooling: str = "max") -> nn.Sequential:
+    """torchvision's VGG feature stack cut after layer index `depth - 1`.
+
+    ReLUs are made out-of-place so that a captured activation is never overwritten, and with
+    pooling `avg` every max pool becomes an average pool of the same size (as neural-style).
+    """
+    full = tv_vgg.make_layers(ARCHITECTURES[arch])
+    layers: list[nn.Module] = []
+    for module in list(full.children())[:depth]:
+        if isinstance(module, nn.ReLU):
+            module = nn.ReLU(inplace=False)
+        elif isinstance(module, nn.MaxPool2d) and pooling == "avg":
+            module = nn.AvgPool2d(kernel_size=2, stride=2)
+        layers.append(module)
+    return nn.Sequential(*layers)
+
+
+def _random_init(features: nn.Sequential) -> None:
+    # Kaiming-normal over fan_in, which keeps activations near the input's scale layer after layer
+    # (as in the trained network; fan_out, torchvision's choice, shrinks them so much that the
+    # style gradient at a near-grey start all but vanishes). A private generator keeps
+    # the weights the same on every machine and leaves the global RNG alone.
+    gen = torch.Generator().manual_seed(RANDOM_MODEL_SEED)
+    for module in features:
+        if isinstance(module, nn.Conv2d):
+            fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+            std = (2.0 / fan_in) ** 0.5
+            with torch.no_grad():
+                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * std)
+                assert module.bias is not None
+                module.bias.zero_()
+
+
+_FEATURE_KEY = re.compile(r"^(?:module\.)?features\.(\d+)\.(weight|bias)$")
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Read a weight file as a state dict, memory-mapped where the format allows it.
+
+    Memory mapping keeps the 400 MB classifier of a full VGG file out of memory: its pages are
+    never touched.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"{p}: weight file not found")
+    try:
+        try:
+            sd = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            sd = torch.load(p, map_location="cpu", weights_only=True)  # legacy format
+    except Exception as exc:  # torch raises many types for a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{p}: not a readable PyTorch weight file ({first})") from exc
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, Tensor) for v in sd.values()):
+        raise ModelError(f"{p}: not a state dict of tensors")
+    return sd
+
+
+def load_features_weights(features: nn.Sequential, sd: dict[str, Tensor], source: str) -> None:
+    """Copy `features.N.*` tensors into the truncated stack; other keys are ignored.
+
+    Raises ModelError naming the file and the layer when a tensor is missing or misshapen.
+    """
+    wanted = {}
+    for key, value in sd.items():
+        m = _FEATURE_KEY.match(key)
+        if m and int(m.group(1)) < len(features):
+            wanted[(int(m.group(1)), m.group(2))] = value
+    for index, module in enumerate(features):
+        if not isinstance(module, nn.Conv2d):
+            continue
+        for kind in ("weight", "bias"):
+            target: Tensor = getattr(module, kind)
+            tensor = wanted.get((index, kind))
+            if tensor is None:
+                raise ModelError(
+                    f"{source}: has no tensor features.{index}.{kind}; "
+                    "is it a VGG state dict for this model?"
+                )
+            if tuple(tensor.shape) != tuple(target.shape):
+                raise ModelError(
+                    f"{source}: features.{index}.{kind} has shape {tuple(tensor.shape)}, "
+                    f"the model needs {tuple(target.shape)}; the file belongs to another model"
+                )
+            with torch.no_grad():
+                target.copy_(tensor)
+
+
+class FeatureExtractor(nn.Module):
+    """A truncated VGG that returns the named activations it was asked for."""
+
+    def __init__(self, features: nn.Sequential, names: list[str], wanted: tuple[str, ...]):
+        super().__init__()
+        self.features = features
+        self.names = names[: len(features)]
+        self.wanted = frozenset(wanted)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:  # x: (B, 3, H, W) preprocessed
+        out: dict[str, Tensor] = {}
+        for name, layer in zip(self.names, self.features, strict=True):
+            x = layer(x)
+            if name in self.wanted:
+                out[name] = x
+        return out
+
+
+def build_extractor(
+    spec: ModelSpec,
+    layers: tuple[str, ...],
+    *,
+    pooling: str = "max",
+    weights: str | os.PathLike[str] | None = None,
+) -> FeatureExtractor:
+    """The frozen feature extractor for `spec`, built only as deep as the deepest of `layers`.
+
+    Args:
+        spec: the registry entry.
+        layers: every layer whose activation is needed (content and style).
+        pooling: `max` or `avg`.
+        weights: the weight file; required unless the model is the random stand-in.
+    """
+    names = layer_names(spec.arch)
+    check_layers(spec, layers, "layers")
+    depth = max(names.index(name) for name in layers) + 1
+    features = build_features(spec.arch, depth, pooling)
+    if spec.stand_in:
+        _random_init(features)
+    else:
+        if weights is None:
+            raise ModelError(f"model {spec.name}: no weight file given")
+        load_features_weights(features, read_state_dict(weights), str(weights))
+    extractor = FeatureExtractor(features, names, layers)
+    extractor.eval()
+    extractor.requires_grad_(False)
+    return extractor
+
+
+def preprocess(rgb: Tensor, convention: str) -> Tensor:
+    """RGB in [0, 1], (B, 3, H, W) -> the network's input space."""
+    if convention == "caffe":
+        mean = torch.tensor(CAFFE_MEAN_BGR, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+        return rgb.flip(1) * CAFFE_SCALE - mean
+    mean = torch.tensor(IMAGENET_MEAN, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    return (rgb - mean) / std
+
+
+def deprocess(x: Tensor, convention: str) -> Tensor:
+    """The network's input space -> RGB in [0, 1] (not clamped), (B, 3, H, W)."""
+    if convention == "caffe":
+        mean = torch.tensor(CAFFE_MEAN_BGR, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return ((x + mean) / CAFFE_SCALE).flip(1)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return x * std + mean

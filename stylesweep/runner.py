@@ -1,0 +1,298 @@
+"""One run from files to files: inputs, model, optimization, then image, frames, TSV, JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import resource
+import secrets
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import PIL
+import torch
+import torchvision
+
+from . import __version__, images
+from .atomic import write_text
+from .digest import cached_sha256, sha256_file
+from .errors import ImageError, OptionError
+from .models import ModelSpec, build_extractor, check_layers, get_spec, layer_names
+from .options import Options, to_argv
+from .transfer import Progress, Result, stylize
+
+log = logging.getLogger(__name__)
+
+STAND_IN_NOTE = "random model: a seeded stand-in network, not real style transfer"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `run` produced."""
+
+    output_image: Path
+    seed: int
+    device: str
+    final_losses: dict[str, float]
+    record: dict[str, Any]  # the run.json content
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto = CUDA when present, else the CPU; an unavailable device is an OptionError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise OptionError(f"device: {name} asked for, but this torch sees no CUDA device")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise OptionError(
+                f"device: {name} asked for, but only {torch.cuda.device_count()} CUDA "
+                "device(s) are visible"
+            )
+        return torch.device("cuda", index)
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise OptionError("device: mps asked for, but this torch has no MPS device")
+    return torch.device(name)
+
+
+def resolve_seed(seed: int) -> int:
+    """-1 means a fresh random seed (recorded in run.json); other values are kept."""
+    return secrets.randbelow(2**31) if seed == -1 else seed
+
+
+def min_side(spec: ModelSpec, layers: tuple[str, ...]) -> int:
+    """The smallest image side, in pixels, that still reaches the deepest requested layer."""
+    names = layer_names(spec.arch)
+    deepest = max(names.index(n) for n in layers)
+    pools = sum(1 for n in names[:deepest] if n.startswith("pool"))
+    return 2**pools
+
+
+def _check_size(path: str, img: PIL.Image.Image, need: int, what: str) -> None:
+    w, h = img.size
+    if min(w, h) < need:
+        raise ImageError(
+            f"{path}: is {w}x{h} pixels after resizing ({what}); the model needs at least "
+            f"{need} pixels on each side for its deepest layer"
+        )
+
+
+def _weights_file(opts: Options, spec: ModelSpec, weights: str | None, weights_dir: str | None):
+    if spec.stand_in:
+        if opts.model_file or weights:
+            raise OptionError("model_file: the random model takes no weight file")
+        return None
+    if opts.model_file or weights:
+        return Path(opts.model_file or weights)  # type: ignore[arg-type]
+    from .fetch import fetch  # downloads on first use; offline gives one clear line
+
+    return fetch(spec, weights_dir)
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def _peak_memory_mb(device: torch.device) -> dict[str, float]:
+    # ru_maxrss is in KiB on Linux.
+    out = {"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.type == "cuda":
+        out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
+def _losses_tsv(result: Result) -> str:
+    lines = ["\t".join(("iteration", *result.names, "elapsed_s"))]
+    for it, values, elapsed in result.rows:
+        lines.append("\t".join((str(it), *(f"{v:.9g}" for v in values), f"{elapsed:.3f}")))
+    return "\n".join(lines) + "\n"
+
+
+class _Reporter:
+    """The loop's callback: progress lines and frames."""
+
+    def __init__(self, frames: str | None, final_frame: bool, stand_in: bool):
+        self.frames = frames
+        self.final_frame = final_frame
+        self.stand_in = stand_in
+        self.written: list[str] = []
+        self.last = (0, 0.0)
+
+    def __call__(self, p: Progress) -> None:
+        last = p.iteration == p.num_iterations
+        if p.image is not None and self.frames and (not last or self.final_frame):
+            path = self.frames.format(iteration=p.iteration)
+            images.save_image(p.image, path)
+            self.written.append(path)
+        if p.is_print:
+            done, t = self.last
+            rate = (p.iteration - done) / max(p.elapsed - t, 1e-9)
+            eta = (p.num_iterations - p.iteration) / rate if rate > 0 else 0.0
+            losses = p.losses
+            log.info(
+                "iteration %d/%d  total %.4g  content %.4g  style %.4g  tv %.4g  "
+                "%.2f it/s  ETA %dm%02ds%s",
+                p.iteration,
+                p.num_iterations,
+                losses["total"],
+                losses["content"],
+                losses["style"],
+                losses["tv"],
+                rate,
+                eta // 60,
+                eta % 60,
+                "  [random model: stand-in]" if self.stand_in else "",
+            )
+            self.last = (p.iteration, p.elapsed)
+
+
+def run(
+    opts: Options,
+    *,
+    frames: str | None = None,
+    final_frame: bool = False,
+    losses_tsv: str | None = None,
+    run_json: str | None = None,
+    weights: str | None = None,
+    weights_dir: str | None = None,
+    command: list[str] | None = None,
+) -> RunResult:
+    """Do one style transfer from files to files.
+
+    Args:
+        opts: the run's options; `output_image` is where the final image goes.
+        frames: a str.format pattern with `{iteration}` for the images saved every save_iter;
+            None saves none.
+        final_frame: also write a frame at the last iteration (the workflow's GIFs want it;
+            neural-style's naming does not).
+        losses_tsv, run_json: where to write the losses and the provenance record, if at all.
+        weights: a weight file overriding the registry's (as opts.model_file).
+        weights_dir: where registry weight files live (fetched there on first use).
+        command: the argv that reproduces the run; derived from opts when None.
+    """
+    spec = get_spec(opts.model)
+    check_layers(spec, opts.content_layers, "content_layers")
+    check_layers(spec, opts.style_layers, "style_layers")
+    seed = resolve_seed(opts.seed)
+    device = resolve_device(opts.device)
+
+    # Read and size every input before any work, so a bad file fails fast with no output.
+    need = min_side(spec, opts.content_layers + opts.style_layers)
+    content_img = images.resize_longest(images.load_image(opts.content_image), opts.image_size)
+    _check_size(opts.content_image, content_img, need, f"image_size {opts.image_size}")
+    style_px = images.style_size(opts.image_size, opts.style_scale)
+    style_imgs = []
+    for path in opts.style_image:
+        img = images.resize_longest(images.load_image(path), style_px)
+        _check_size(path, img, need, f"style_scale x image_size = {style_px}")
+        style_imgs.append(img)
+    init_img = None
+    if opts.init == "image" and opts.init_image:
+        init_img = images.load_image(opts.init_image).resize(
+            content_img.size, PIL.Image.Resampling.BILINEAR
+        )
+    weight_file = _weights_file(opts, spec, weights, weights_dir)
+    for out in (opts.output_image, losses_tsv, run_json):
+        if out is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    extractor = build_extractor(
+        spec, opts.content_layers + opts.style_layers, pooling=opts.pooling, weights=weight_file
+    ).to(device)
+    if spec.stand_in:
+        log.warning("%s", STAND_IN_NOTE)
+    log.info(
+        "content %s at %dx%d, %d style image(s), model %s on %s, seed %d",
+        opts.content_image,
+        *content_img.size,
+        len(style_imgs),
+        spec.name,
+        device,
+        seed,
+    )
+
+    reporter = _Reporter(frames, final_frame, spec.stand_in)
+    result = stylize(
+        opts,
+        extractor,
+        spec.convention,
+        images.to_tensor(content_img),
+        [images.to_tensor(s) for s in style_imgs],
+        init_image=images.to_tensor(init_img) if init_img is not None else None,
+        seed=seed,
+        device=device,
+        callback=reporter,
+    )
+
+    images.save_image(result.image, opts.output_image)
+    if losses_tsv:
+        write_text(losses_tsv, _losses_tsv(result))
+    record = {
+        "stylesweep": __version__,
+        "stand_in": spec.stand_in,
+        "note": STAND_IN_NOTE if spec.stand_in else "",
+        "options": {**opts.to_dict(), "seed": seed},
+        "seed": seed,
+        "inputs": {
+            "content_image": {
+                "path": opts.content_image,
+                "sha256": sha256_file(opts.content_image),
+            },
+            "style_image": [{"path": p, "sha256": sha256_file(p)} for p in opts.style_image],
+            "init_image": (
+                {"path": opts.init_image, "sha256": sha256_file(opts.init_image)}
+                if opts.init_image
+                else None
+            ),
+        },
+        "model": {
+            "name": spec.name,
+            "description": spec.description,
+            "file": str(weight_file) if weight_file else None,
+            "sha256": cached_sha256(weight_file) if weight_file else None,
+            "stand_in": spec.stand_in,
+        },
+        "size": {"width": content_img.size[0], "height": content_img.size[1]},
+        "style_sizes": [{"width": s.size[0], "height": s.size[1]} for s in style_imgs],
+        "device": str(device),
+        "device_name": _device_name(device),
+        "versions": {
+            "stylesweep": __version__,
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "pillow": PIL.__version__,
+            "python": platform.python_version(),
+        },
+        "threads": torch.get_num_threads(),
+        "wall_time_s": round(result.elapsed, 3),
+        "iterations_per_s": round(opts.num_iterations / max(result.elapsed, 1e-9), 4),
+        "peak_memory": _peak_memory_mb(device),
+        "final_losses": result.final_losses,
+        "frames": reporter.written,
+        "output_image": opts.output_image,
+        "cwd": os.getcwd(),
+        "command": " ".join(
+            shlex.quote(a)
+            for a in (command or ["stylesweep", "stylize", *to_argv(opts, seed=seed)])
+        ),
+        "argv": sys.argv,
+    }
+    if run_json:
+        write_text(run_json, json.dumps(record, indent=2) + "\n")
+    return RunResult(
+        output_image=Path(opts.output_image),
+        seed=seed,
+        device=str(device),
+        final_losses=result.final_losses,
+        record=record,
+    )
