@@ -229,13 +229,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(quiet: bool) -> None:
-    root = logging.getLogger("stylesweep")
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        root.addHandler(handler)
-    root.setLevel(logging.WARNING if quiet else logging.INFO)
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record arrives (tests and wrappers swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _setup_logging(quiet: bool) -> logging.Handler:
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("stylesweep")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    return handler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return fetch_main(argv[1:])
     args = build_parser().parse_args(argv)
-    _setup_logging(args.quiet)
+    handler = _setup_logging(args.quiet)
     try:
         return int(args.func(args))
     except StyleSweepError as exc:
@@ -257,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"stylesweep {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        logging.getLogger("stylesweep").removeHandler(handler)
 
 
 if __name__ == "__main__":

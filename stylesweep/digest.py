@@ -31,20 +31,28 @@ def cached_sha256(path: str | os.PathLike[str], *, refresh: bool = False) -> str
     """
     p = Path(path)
     st = p.stat()
-    key = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    cache = _cache_path(p)
     if not refresh:
         try:
-            data = json.loads(cache.read_text())
-            if data.get("size") == key["size"] and data.get("mtime_ns") == key["mtime_ns"]:
+            data = json.loads(_cache_path(p).read_text())
+            if data.get("size") == st.st_size and data.get("mtime_ns") == st.st_mtime_ns:
                 return str(data["sha256"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
     digest = sha256_file(p)
+    remember_sha256(p, digest)
+    return digest
+
+
+def remember_sha256(path: str | os.PathLike[str], sha256: str) -> None:
+    """Record a digest already known (e.g. computed while downloading) for `cached_sha256`."""
+    p = Path(path)
+    st = p.stat()
+    cache = _cache_path(p)
     try:
         tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({**key, "sha256": digest}))
+        tmp.write_text(
+            json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256})
+        )
         os.replace(tmp, cache)
     except OSError:
         pass
-    return digest

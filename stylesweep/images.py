@@ -63,13 +63,13 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         with warnings.catch_warnings():
             # Large but allowed images (over 89 megapixels) only warn; that is not our concern.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(p) as img:
-                if getattr(img, "n_frames", 1) > 1:
-                    log.warning("%s: has %d frames; using the first", p, img.n_frames)
-                    img.seek(0)
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+            with Image.open(p) as opened:
+                frames = int(getattr(opened, "n_frames", 1))
+                if frames > 1:
+                    log.warning("%s: has %d frames; using the first", p, frames)
+                    opened.seek(0)
+                opened.load()
+                return _to_rgb(ImageOps.exif_transpose(opened))
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{p}: refused before decoding: {exc}") from exc
     except PermissionError as exc:

@@ -147,7 +147,10 @@ def build_features(arch: str, depth: int, pooling: str = "max") -> nn.Sequential
     ReLUs are made out-of-place so that a captured activation is never overwritten, and with
     pooling `avg` every max pool becomes an average pool of the same size (as neural-style).
     """
-    full = tv_vgg.make_layers(ARCHITECTURES[arch])
+    # Built on the meta device: no memory and no random init (which would also advance the
+    # global RNG); the caller fills every weight by loading a file or by the seeded init.
+    with torch.device("meta"):
+        full = tv_vgg.make_layers(ARCHITECTURES[arch])
     layers: list[nn.Module] = []
     for module in list(full.children())[:depth]:
         if isinstance(module, nn.ReLU):
@@ -155,7 +158,7 @@ def build_features(arch: str, depth: int, pooling: str = "max") -> nn.Sequential
         elif isinstance(module, nn.MaxPool2d) and pooling == "avg":
             module = nn.AvgPool2d(kernel_size=2, stride=2)
         layers.append(module)
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers).to_empty(device="cpu")
 
 
 def _random_init(features: nn.Sequential) -> None:
@@ -222,7 +225,7 @@ def load_features_weights(features: nn.Sequential, sd: dict[str, Tensor], source
             if tensor is None:
                 raise ModelError(
                     f"{source}: has no tensor features.{index}.{kind}; "
-                    "is it a VGG state dict for this model?"
+                    "it is not a state dict of this model's architecture"
                 )
             if tuple(tensor.shape) != tuple(target.shape):
                 raise ModelError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -280,8 +281,13 @@ def stylize(
         # Step, except after the last evaluation: as in neural-style, the result is the image
         # whose losses were reported last.
         if i < n:
-            optimizer.step(lambda objective=objective: objective)
+            optimizer.step(functools.partial(_return, objective))  # type: ignore[arg-type]
     return Result(problem.output(), problem.names, tuple(rows), times[-1])
+
+
+def _return(value: Tensor) -> Tensor:
+    # The "closure" handed to step(): the evaluation already happened above.
+    return value
 
 
 def _check_finite(objective: Tensor, iteration: int) -> None:

@@ -1,0 +1,166 @@
+"""Properties of the optimization: losses fall, blends, init, normalisation, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylesweep import images, transfer
+from stylesweep.errors import NumericalError
+from stylesweep.losses import content_loss, gram
+from stylesweep.models import preprocess
+from stylesweep.options import Options
+
+
+def _tensors(tiny_images):
+    def load(key):
+        return images.to_tensor(images.resize_longest(images.load_image(tiny_images[key]), 32))
+
+    return load("content"), [load("style_a"), load("style_b")]
+
+
+def _opts(tiny_images, **kw) -> Options:
+    base = dict(
+        content_image=str(tiny_images["content"]),
+        style_image=(str(tiny_images["style_a"]),),
+        image_size=32,
+        num_iterations=20,
+        print_iter=0,
+        save_iter=0,
+        model="random",
+    )
+    return Options(**{**base, **kw})
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_the_total_loss_falls_over_20_iterations(tiny_images, random_extractor, optimizer):
+    content, styles = _tensors(tiny_images)
+    opts = _opts(tiny_images, optimizer=optimizer)
+    result = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1])
+    totals = [values[0] for _, values, _ in result.rows]
+    assert len(totals) == 20
+    assert [it for it, _, _ in result.rows] == list(range(1, 21))
+    assert totals[-1] < 0.9 * totals[0]
+
+
+def test_loss_rows_add_up(tiny_images, random_extractor):
+    content, styles = _tensors(tiny_images)
+    opts = _opts(tiny_images, num_iterations=3)
+    result = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1])
+    row = result.final_losses
+    assert result.names == transfer.loss_names(opts)
+    per_layer = sum(row[f"style_{n}"] for n in opts.style_layers)
+    assert row["style"] == pytest.approx(per_layer, rel=1e-5)
+    assert row["total"] == pytest.approx(row["content"] + row["style"] + row["tv"], rel=1e-5)
+
+
+def test_a_blend_3_7_uses_0_3_and_0_7_of_the_gram_targets(tiny_images, random_extractor):
+    _, styles = _tensors(tiny_images)
+    opts = _opts(tiny_images, style_image=("a", "b"), style_blend_weights=(3.0, 7.0))
+    assert opts.blend_weights() == pytest.approx((0.3, 0.7))
+    layers = ("relu1_1", "relu3_1")
+    blended = transfer.style_targets(
+        random_extractor, styles, opts.blend_weights(), layers, "caffe"
+    )
+    with torch.no_grad():
+        fa = random_extractor(preprocess(styles[0], "caffe"))
+        fb = random_extractor(preprocess(styles[1], "caffe"))
+    for name in layers:
+        expected = 0.3 * gram(fa[name]) + 0.7 * gram(fb[name])
+        assert torch.allclose(blended[name], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_init_image_starts_from_the_content(tiny_images, random_extractor):
+    content, styles = _tensors(tiny_images)
+    seen = []
+    opts = _opts(tiny_images, init="image", num_iterations=2, save_iter=1)
+    transfer.stylize(opts, random_extractor, "caffe", content, styles[:1], callback=seen.append)
+    assert seen[0].iteration == 1
+    assert torch.allclose(seen[0].image, content, atol=1e-5)
+
+
+def test_init_random_is_small_noise_around_the_mean_pixel(tiny_images, random_extractor):
+    content, styles = _tensors(tiny_images)
+    problem = transfer.setup(_opts(tiny_images), random_extractor, "caffe", content, styles[:1])
+    assert problem.img.shape == (1, 3, *content.shape[2:])
+    assert 0.0005 < problem.img.std().item() < 0.002
+    assert problem.img.is_contiguous()
+
+
+def _grad(tiny_images, extractor, **kw):
+    content, styles = _tensors(tiny_images)
+    problem = transfer.setup(_opts(tiny_images, **kw), extractor, "caffe", content, styles[:1])
+    _, row = problem.closure()
+    return problem, problem.img.grad.clone(), row
+
+
+def test_normalize_gradients_divides_each_terms_gradient_by_its_l1_norm(
+    tiny_images, random_extractor
+):
+    kw = dict(style_layers=(), tv_weight=0.0, content_weight=5.0)
+    problem, plain, row_plain = _grad(tiny_images, random_extractor, **kw)
+    _, normed, row_normed = _grad(tiny_images, random_extractor, normalize_gradients=True, **kw)
+    # by hand: g = d mse / d f at relu4_2; neural-style scales weight * g / |g|_1 instead of
+    # weight * g, so the image gradients differ by exactly |g|_1
+    content, _ = _tensors(tiny_images)
+    with torch.no_grad():
+        target = random_extractor(preprocess(content, "caffe"))["relu4_2"]
+    f = random_extractor(problem.img.detach())["relu4_2"].requires_grad_(True)
+    content_loss(f, target).sum().backward()
+    g_l1 = f.grad.abs().sum().item()
+    assert torch.allclose(plain, normed * g_l1, rtol=1e-3, atol=1e-4 * plain.abs().max().item())
+    assert torch.equal(row_plain, row_normed)
+
+
+def test_normalize_gradients_leaves_reported_losses_alone(tiny_images, random_extractor):
+    _, plain, row_plain = _grad(tiny_images, random_extractor)
+    _, normed, row_normed = _grad(tiny_images, random_extractor, normalize_gradients=True)
+    assert torch.equal(row_plain, row_normed)
+    assert not torch.allclose(plain, normed)
+
+
+def test_original_colors_changes_only_the_output(tiny_images, random_extractor):
+    content, styles = _tensors(tiny_images)
+    plain = transfer.stylize(
+        _opts(tiny_images, num_iterations=5), random_extractor, "caffe", content, styles[:1]
+    )
+    kept = transfer.stylize(
+        _opts(tiny_images, num_iterations=5, original_colors=True),
+        random_extractor,
+        "caffe",
+        content,
+        styles[:1],
+    )
+    assert plain.rows == kept.rows or [r[1] for r in plain.rows] == [r[1] for r in kept.rows]
+    y_kept, y_plain = images.rgb_to_yuv(kept.image)[:, 0], images.rgb_to_yuv(plain.image)[:, 0]
+    uv_kept, uv_content = images.rgb_to_yuv(kept.image)[:, 1:], images.rgb_to_yuv(content)[:, 1:]
+    # equal up to the clamp into [0, 1]
+    assert (y_kept - y_plain).abs().mean() < 0.02
+    assert (uv_kept - uv_content).abs().mean() < 0.02
+
+
+def test_same_seed_same_result_other_seed_different(tiny_images, random_extractor):
+    content, styles = _tensors(tiny_images)
+    opts = _opts(tiny_images, num_iterations=4)
+    a = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1], seed=7)
+    b = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1], seed=7)
+    c = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1], seed=8)
+    assert torch.equal(a.image, b.image)
+    assert not torch.equal(a.image, c.image)
+
+
+def test_a_diverging_loss_stops_at_once(tiny_images, random_extractor):
+    content, styles = _tensors(tiny_images)
+    opts = _opts(tiny_images, content_weight=1e38)
+    with pytest.raises(NumericalError, match="iteration 1; likely causes"):
+        transfer.stylize(opts, random_extractor, "caffe", content, styles[:1])
+
+
+def test_callback_sees_print_and_save_iterations(tiny_images, random_extractor):
+    content, styles = _tensors(tiny_images)
+    seen = []
+    opts = _opts(tiny_images, num_iterations=7, print_iter=3, save_iter=2)
+    transfer.stylize(opts, random_extractor, "caffe", content, styles[:1], callback=seen.append)
+    assert [p.iteration for p in seen] == [2, 3, 4, 6, 7]
+    assert [p.image is not None for p in seen] == [True, False, True, True, True]
+    assert [it for p in seen for it, _, _ in p.rows] == list(range(1, 8))
