@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import OutputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -17,18 +19,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     extension (Pillow, imageio) still do.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent
-    )
-    os.close(fd)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent
+        )
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"{final}: cannot write ({exc.strerror or exc})") from exc
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            # A full disk, a file size limit, a folder made read-only meanwhile.
+            raise OutputError(f"{final}: cannot write ({exc.strerror or exc})") from exc
         raise
 
 

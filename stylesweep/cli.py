@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
 import sys
+import threading
 import types
 import typing
 from pathlib import Path
@@ -144,6 +146,11 @@ def add_stylize_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: neural-style's <output stem>_<iteration><ext>)",
     )
     out.add_argument("--weights-dir", help="where registry weight files live")
+    out.add_argument(
+        "--checkpoint",
+        help="state kept every save_iter to resume a killed run "
+        "(default: <output stem>.checkpoint.pt; 'none' keeps none)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> Options:
@@ -185,12 +192,14 @@ def _stylize(args: argparse.Namespace) -> int:
     out = Path(opts.output_image)
     stem = str(out.with_suffix("")).replace("{", "{{").replace("}", "}}")
     frames = args.frames or f"{stem}_{{iteration}}{out.suffix}"
+    checkpoint = f"{out.with_suffix('')}.checkpoint.pt" if opts.save_iter > 0 else None
     result = run(
         opts,
         frames=frames if opts.save_iter > 0 else None,
         losses_tsv=args.losses_file or f"{out.with_suffix('')}.losses.tsv",
         run_json=args.run_json or f"{out.with_suffix('')}.run.json",
         weights_dir=args.weights_dir,
+        checkpoint=None if args.checkpoint == "none" else args.checkpoint or checkpoint,
     )
     log.info("wrote %s (seed %d, %s)", result.output_image, result.seed, result.device)
     return 0
@@ -241,6 +250,14 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the process is so that cleanup runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def _setup_logging(quiet: bool) -> logging.Handler:
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -259,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         return fetch_main(argv[1:])
     args = build_parser().parse_args(argv)
     handler = _setup_logging(args.quiet)
+    if threading.current_thread() is threading.main_thread():
+        # A scheduler's SIGTERM unwinds like Ctrl-C: temporary files are removed, and the last
+        # checkpoint stays for the rerun.
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args))
     except StyleSweepError as exc:
@@ -269,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"stylesweep {args.command}: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f"stylesweep {args.command}: terminated", file=sys.stderr)
+        return 143
     finally:
         logging.getLogger("stylesweep").removeHandler(handler)
 

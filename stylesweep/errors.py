@@ -25,3 +25,11 @@ class FetchError(StyleSweepError):
 
 class NumericalError(StyleSweepError):
     """The loss became NaN or infinite."""
+
+
+class OutputError(StyleSweepError):
+    """An output that cannot be written: a full disk, a read-only or missing folder."""
+
+
+class ResourceError(StyleSweepError):
+    """A run that does not fit the device's memory."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -19,12 +22,19 @@ import torch
 import torchvision
 
 from . import __version__, images
-from .atomic import write_text
+from .atomic import atomic_path, write_text
 from .digest import cached_sha256, sha256_file
-from .errors import ImageError, OptionError
-from .models import ModelSpec, build_extractor, check_layers, get_spec, layer_names
+from .errors import ImageError, OptionError, ResourceError
+from .models import (
+    ARCHITECTURES,
+    ModelSpec,
+    build_extractor,
+    check_layers,
+    get_spec,
+    layer_names,
+)
 from .options import Options, to_argv
-from .transfer import Progress, Result, stylize
+from .transfer import Checkpoint, Progress, Result, stylize
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +93,103 @@ def _check_size(path: str, img: PIL.Image.Image, need: int, what: str) -> None:
         )
 
 
+def estimate_memory_mb(
+    spec: ModelSpec,
+    opts: Options,
+    size: tuple[int, int],
+    style_sizes: list[tuple[int, int]],
+    *,
+    device: str = "cpu",
+) -> float:
+    """An estimate of a run's peak memory in MiB, from the image sizes and the architecture.
+
+    The optimized image's forward pass keeps every layer's output for the backward pass (conv
+    and ReLU outputs, float32), and the backward pass briefly holds two more of the largest;
+    style targets are computed one image at a time without gradients; L-BFGS keeps
+    2 x lbfgs_num_correction vectors of the image's size. On the CPU the interpreter and torch
+    add about 450 MiB of their own.
+    """
+    names = layer_names(spec.arch)
+    depth = max(names.index(n) for n in opts.content_layers + opts.style_layers) + 1
+
+    def activations(w: int, h: int) -> tuple[int, int, int]:
+        """(floats kept for backward, largest layer, weights) of the cut network at w x h."""
+        total = largest = weights = 0
+        channels, index = 3, 0
+        for v in ARCHITECTURES[spec.arch]:
+            if index >= depth:
+                break
+            if v == "M":
+                w, h, index = w // 2, h // 2, index + 1
+                total += channels * w * h
+            else:
+                weights += int(v) * (channels * 9 + 1)
+                channels, index = int(v), index + 2
+                total += 2 * channels * w * h  # conv and ReLU outputs
+                largest = max(largest, channels * w * h)
+        return total, largest, weights
+
+    total, largest, weights = activations(*size)
+    style_peak = max((activations(*s)[0] for s in style_sizes), default=0)
+    pixels = 3 * size[0] * size[1]
+    history = 2 * opts.lbfgs_num_correction * pixels if opts.optimizer == "lbfgs" else 2 * pixels
+    floats = max(total + 2 * largest, style_peak) + history + 8 * pixels + weights
+    base = 450.0 if device == "cpu" else 0.0
+    return base + floats * 4 / 2**20
+
+
+def _fingerprint(opts: Options, record_inputs: dict[str, Any], weights_sha: str | None) -> str:
+    """What a checkpoint must match to be resumed: everything that changes the maths.
+
+    print_iter, save_iter, output_image and num_iterations do not change the trajectory (a run
+    with more iterations continues one with fewer), nor does the device.
+    """
+    maths = {
+        k: v
+        for k, v in opts.to_dict().items()
+        if k not in ("print_iter", "save_iter", "output_image", "num_iterations", "device")
+    }
+    blob = json.dumps(
+        {"options": maths, "inputs": record_inputs, "weights": weights_sha}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _load_checkpoint(path: Path, fingerprint: str, num_iterations: int) -> Checkpoint | None:
+    if not path.exists():
+        return None
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+        if data.get("fingerprint") != fingerprint:
+            log.warning("%s: a checkpoint of different options or inputs; discarded", path)
+            return None
+        ckpt = Checkpoint(**data["state"])
+    except Exception as exc:  # a checkpoint is only ever a shortcut: never fatal
+        log.warning("%s: unreadable checkpoint (%s); discarded", path, exc)
+        return None
+    if ckpt.iteration >= num_iterations:
+        log.warning(
+            "%s: checkpoint at iteration %d is past the end; discarded", path, ckpt.iteration
+        )
+        return None
+    log.info("resuming from %s at iteration %d", path, ckpt.iteration)
+    return ckpt
+
+
+def _save_checkpoint(path: Path, fingerprint: str, ckpt: Checkpoint) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"fingerprint": fingerprint, "state": dataclasses.asdict(ckpt)}, tmp)
+
+
+def _oom_message(opts: Options, size: tuple[int, int], device: torch.device, need: float) -> str:
+    total = torch.cuda.get_device_properties(device).total_memory / 2**20
+    return (
+        f"a {size[0]}x{size[1]} image (image_size {opts.image_size}) needs about {need:,.0f} MiB "
+        f"on {device}, which has {total:,.0f} MiB; try a smaller image_size, optimizer adam "
+        "(no L-BFGS history), fewer or shallower style layers, or a smaller style_scale"
+    )
+
+
 def _weights_file(opts: Options, spec: ModelSpec, weights: str | None, weights_dir: str | None):
     if spec.stand_in:
         if opts.model_file or weights:
@@ -93,6 +200,13 @@ def _weights_file(opts: Options, spec: ModelSpec, weights: str | None, weights_d
     from .fetch import fetch  # downloads on first use; offline gives one clear line
 
     return fetch(spec, weights_dir)
+
+
+def _digests(entry: dict[str, Any] | list[dict[str, Any]]) -> Any:
+    # Paths may move between a run and its resumption; contents may not.
+    if isinstance(entry, list):
+        return [e["sha256"] for e in entry]
+    return entry["sha256"]
 
 
 def _device_name(device: torch.device) -> str:
@@ -164,6 +278,7 @@ def run(
     weights: str | None = None,
     weights_dir: str | None = None,
     command: list[str] | None = None,
+    checkpoint: str | None = None,
 ) -> RunResult:
     """Do one style transfer from files to files.
 
@@ -177,6 +292,8 @@ def run(
         weights: a weight file overriding the registry's (as opts.model_file).
         weights_dir: where registry weight files live (fetched there on first use).
         command: the argv that reproduces the run; derived from opts when None.
+        checkpoint: where to keep the loop's state every save_iter; a run started again with
+            the same options resumes from it (and gets the same bytes); removed at the end.
     """
     spec = get_spec(opts.model)
     check_layers(spec, opts.content_layers, "content_layers")
@@ -185,14 +302,14 @@ def run(
     device = resolve_device(opts.device)
 
     # Read and size every input before any work, so a bad file fails fast with no output.
-    need = min_side(spec, opts.content_layers + opts.style_layers)
+    min_px = min_side(spec, opts.content_layers + opts.style_layers)
     content_img = images.resize_longest(images.load_image(opts.content_image), opts.image_size)
-    _check_size(opts.content_image, content_img, need, f"image_size {opts.image_size}")
+    _check_size(opts.content_image, content_img, min_px, f"image_size {opts.image_size}")
     style_px = images.style_size(opts.image_size, opts.style_scale)
     style_imgs = []
     for path in opts.style_image:
         img = images.resize_longest(images.load_image(path), style_px)
-        _check_size(path, img, need, f"style_scale x image_size = {style_px}")
+        _check_size(path, img, min_px, f"style_scale x image_size = {style_px}")
         style_imgs.append(img)
     init_img = None
     if opts.init == "image" and opts.init_image:
@@ -204,8 +321,29 @@ def run(
         if out is not None:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
 
+    inputs = {
+        "content_image": {"path": opts.content_image, "sha256": sha256_file(opts.content_image)},
+        "style_image": [{"path": p, "sha256": sha256_file(p)} for p in opts.style_image],
+        "init_image": (
+            {"path": opts.init_image, "sha256": sha256_file(opts.init_image)}
+            if opts.init_image
+            else None
+        ),
+    }
+    weights_sha = cached_sha256(weight_file) if weight_file else None
+    need = estimate_memory_mb(
+        spec, opts, content_img.size, [s.size for s in style_imgs], device=device.type
+    )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        if need > torch.cuda.get_device_properties(device).total_memory / 2**20:
+            raise ResourceError(_oom_message(opts, content_img.size, device, need))
+    fingerprint = _fingerprint(opts, {k: v and _digests(v) for k, v in inputs.items()}, weights_sha)
+    ckpt_path = Path(checkpoint) if checkpoint else None
+    resume = _load_checkpoint(ckpt_path, fingerprint, opts.num_iterations) if ckpt_path else None
+    if resume is not None:
+        seed = resume.seed  # the seed that made the checkpoint, if -1 picked a new one
+
     extractor = build_extractor(
         spec, opts.content_layers + opts.style_layers, pooling=opts.pooling, weights=weight_file
     ).to(device)
@@ -222,17 +360,26 @@ def run(
     )
 
     reporter = _Reporter(frames, final_frame, spec.stand_in)
-    result = stylize(
-        opts,
-        extractor,
-        spec.convention,
-        images.to_tensor(content_img),
-        [images.to_tensor(s) for s in style_imgs],
-        init_image=images.to_tensor(init_img) if init_img is not None else None,
-        seed=seed,
-        device=device,
-        callback=reporter,
-    )
+    try:
+        result = stylize(
+            opts,
+            extractor,
+            spec.convention,
+            images.to_tensor(content_img),
+            [images.to_tensor(s) for s in style_imgs],
+            init_image=images.to_tensor(init_img) if init_img is not None else None,
+            seed=seed,
+            device=device,
+            callback=reporter,
+            on_checkpoint=(
+                functools.partial(_save_checkpoint, ckpt_path, fingerprint) if ckpt_path else None
+            ),
+            resume=resume,
+        )
+    except torch.cuda.OutOfMemoryError as exc:
+        raise ResourceError(
+            "out of memory: " + _oom_message(opts, content_img.size, device, need)
+        ) from exc
 
     images.save_image(result.image, opts.output_image)
     if losses_tsv:
@@ -259,7 +406,7 @@ def run(
             "name": spec.name,
             "description": spec.description,
             "file": str(weight_file) if weight_file else None,
-            "sha256": cached_sha256(weight_file) if weight_file else None,
+            "sha256": weights_sha,
             "stand_in": spec.stand_in,
         },
         "size": {"width": content_img.size[0], "height": content_img.size[1]},
@@ -277,6 +424,8 @@ def run(
         "wall_time_s": round(result.elapsed, 3),
         "iterations_per_s": round(opts.num_iterations / max(result.elapsed, 1e-9), 4),
         "peak_memory": _peak_memory_mb(device),
+        "estimated_memory_mb": round(need, 1),
+        "resumed_from": resume.iteration if resume else None,
         "final_losses": result.final_losses,
         "frames": reporter.written,
         "output_image": opts.output_image,
@@ -289,6 +438,8 @@ def run(
     }
     if run_json:
         write_text(run_json, json.dumps(record, indent=2) + "\n")
+    if ckpt_path is not None:
+        ckpt_path.unlink(missing_ok=True)  # the run is complete; the state is no longer needed
     return RunResult(
         output_image=Path(opts.output_image),
         seed=seed,

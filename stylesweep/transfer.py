@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -109,6 +110,19 @@ def initial_image(opts: Options, content_pre: Tensor, init_pre: Tensor | None, s
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(content_pre.shape, generator=gen) * 0.001
     return noise.to(content_pre.device, content_pre.dtype)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The loop's whole state after iteration `iteration`'s step: enough to resume exactly."""
+
+    iteration: int
+    image: Tensor  # (1, 3, H, W) in the network's input space, on the CPU
+    optimizer_state: dict[str, Any]
+    rng_state: Tensor
+    rows: tuple[tuple[int, tuple[float, ...], float], ...]
+    elapsed: float
+    seed: int
 
 
 @dataclass
@@ -225,6 +239,8 @@ def stylize(
     seed: int = 0,
     device: torch.device | None = None,
     callback: Callable[[Progress], None] | None = None,
+    on_checkpoint: Callable[[Checkpoint], None] | None = None,
+    resume: Checkpoint | None = None,
 ) -> Result:
     """Run neural-style's optimization.
 
@@ -238,6 +254,9 @@ def stylize(
         seed: the resolved seed (>= 0).
         device: where to compute; the extractor's device by default.
         callback: called at every print or save iteration and at the last one.
+        on_checkpoint: called after the step of every save iteration with the full state.
+        resume: a state from on_checkpoint to continue from; the continued run's images and
+            losses equal an uninterrupted run's.
     Returns:
         The final image (the one evaluated at the last iteration) and the losses of every
         iteration.
@@ -255,15 +274,23 @@ def stylize(
     )
     optimizer = make_optimizer(opts, problem.img)
     n = opts.num_iterations
-    history = torch.zeros(n, len(problem.names), device=device)  # filled without a host sync
-    times: list[float] = []
     rows: list[tuple[int, tuple[float, ...], float]] = []
-    reported = 0
-    start = time.perf_counter()
-    for i in range(1, n + 1):
+    done, offset = 0, 0.0
+    if resume is not None:
+        # Put back exactly the state after iteration `resume.iteration`'s step.
+        with torch.no_grad():
+            problem.img.copy_(resume.image.to(problem.img.device))
+        optimizer.load_state_dict(resume.optimizer_state)
+        torch.set_rng_state(resume.rng_state)
+        rows, done, offset = list(resume.rows), resume.iteration, resume.elapsed
+    history = torch.zeros(n, len(problem.names), device=device)  # filled without a host sync
+    times = [0.0] * n
+    reported = done
+    start = time.perf_counter() - offset
+    for i in range(done + 1, n + 1):
         # Evaluate the image of iteration i: losses and gradient.
         objective, history[i - 1] = problem.closure()
-        times.append(time.perf_counter() - start)
+        times[i - 1] = time.perf_counter() - start
         is_print = opts.print_iter > 0 and i % opts.print_iter == 0
         is_save = opts.save_iter > 0 and i % opts.save_iter == 0
         # Stop at once on NaN/inf; on a GPU only where we sync anyway.
@@ -277,12 +304,46 @@ def stylize(
             reported = i
             if callback is not None:
                 image = problem.output() if is_save or i == n else None
-                callback(Progress(i, n, problem.names, new, times[-1], image, is_print or i == n))
+                callback(
+                    Progress(i, n, problem.names, new, times[i - 1], image, is_print or i == n)
+                )
         # Step, except after the last evaluation: as in neural-style, the result is the image
         # whose losses were reported last.
         if i < n:
             optimizer.step(functools.partial(_return, objective))  # type: ignore[arg-type]
-    return Result(problem.output(), problem.names, tuple(rows), times[-1])
+            if on_checkpoint is not None and is_save:
+                on_checkpoint(_snapshot(i, problem.img, optimizer, rows, times[i - 1], seed))
+    return Result(problem.output(), problem.names, tuple(rows), times[n - 1])
+
+
+def _snapshot(
+    iteration: int,
+    img: Tensor,
+    optimizer: torch.optim.Optimizer,
+    rows: list[tuple[int, tuple[float, ...], float]],
+    elapsed: float,
+    seed: int,
+) -> Checkpoint:
+    return Checkpoint(
+        iteration=iteration,
+        image=img.detach().cpu().clone(),
+        optimizer_state=_to_cpu(optimizer.state_dict()),
+        rng_state=torch.get_rng_state(),
+        rows=tuple(rows),
+        elapsed=elapsed,
+        seed=seed,
+    )
+
+
+def _to_cpu(value: Any) -> Any:
+    # A deep copy on the CPU: the optimizer keeps changing its own tensors in place.
+    if isinstance(value, Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
 
 
 def _return(value: Tensor) -> Tensor:

@@ -164,3 +164,24 @@ def test_callback_sees_print_and_save_iterations(tiny_images, random_extractor):
     assert [p.iteration for p in seen] == [2, 3, 4, 6, 7]
     assert [p.image is not None for p in seen] == [True, False, True, True, True]
     assert [it for p in seen for it, _, _ in p.rows] == list(range(1, 8))
+
+
+def test_lbfgs_loop_follows_one_optim_call_exactly(tiny_images, random_extractor):
+    # neural-style makes one optim.lbfgs call with maxIter = num_iterations; our loop calls step()
+    # once per iteration so it can report and checkpoint in between. The trajectories agree.
+    content, styles = _tensors(tiny_images)
+    opts = _opts(tiny_images, num_iterations=10)
+    ours = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1])
+    problem = transfer.setup(opts, random_extractor, "caffe", content, styles[:1])
+    optimizer = torch.optim.LBFGS(
+        [problem.img], lr=1, max_iter=10, history_size=100, tolerance_grad=-1, tolerance_change=-1
+    )
+    totals = []
+
+    def closure():
+        objective, row = problem.closure()
+        totals.append(row[0].item())
+        return objective
+
+    optimizer.step(closure)
+    assert totals == [values[0] for _, values, _ in ours.rows]

@@ -1,0 +1,149 @@
+"""Killed runs resume from their checkpoint and end with the bytes of an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import make_image
+
+from stylesweep import runner
+from stylesweep.options import Options
+
+
+def _opts(tiny_images, out: Path, **kw) -> Options:
+    base = dict(
+        content_image=str(tiny_images["content"]),
+        style_image=(str(tiny_images["style_a"]),),
+        image_size=32,
+        num_iterations=12,
+        print_iter=0,
+        save_iter=3,
+        model="random",
+        output_image=str(out),
+    )
+    return Options(**{**base, **kw})
+
+
+def _losses(path: Path) -> list[str]:
+    # Every column but the last (elapsed seconds, which no two runs share).
+    return [line.rsplit("\t", 1)[0] for line in path.read_text().splitlines()]
+
+
+class _Killed(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_run_stopped_after_a_checkpoint_resumes_to_the_same_bytes(
+    tiny_images, tmp_path, monkeypatch, optimizer
+):
+    ref = _opts(tiny_images, tmp_path / "ref.png", optimizer=optimizer)
+    runner.run(ref, losses_tsv=str(tmp_path / "ref.tsv"))
+
+    opts = _opts(tiny_images, tmp_path / "out.png", optimizer=optimizer)
+    ckpt = tmp_path / "out.ckpt"
+    save = runner._save_checkpoint
+
+    def save_then_die(path, fingerprint, state):
+        save(path, fingerprint, state)
+        if state.iteration == 6:
+            raise _Killed
+
+    monkeypatch.setattr(runner, "_save_checkpoint", save_then_die)
+    with pytest.raises(_Killed):
+        runner.run(opts, losses_tsv=str(tmp_path / "out.tsv"), checkpoint=str(ckpt))
+    assert ckpt.exists() and not (tmp_path / "out.png").exists()
+    monkeypatch.setattr(runner, "_save_checkpoint", save)
+
+    result = runner.run(opts, losses_tsv=str(tmp_path / "out.tsv"), checkpoint=str(ckpt))
+    assert result.record["resumed_from"] == 6
+    assert (tmp_path / "out.png").read_bytes() == (tmp_path / "ref.png").read_bytes()
+    assert _losses(tmp_path / "out.tsv") == _losses(tmp_path / "ref.tsv")
+    assert not ckpt.exists()  # removed once the run is complete
+
+
+def test_a_checkpoint_of_other_options_is_discarded(tiny_images, tmp_path, monkeypatch, caplog):
+    ckpt = tmp_path / "c.ckpt"
+    first = _opts(tiny_images, tmp_path / "a.png", style_weight=50.0)
+
+    def stop(path, fingerprint, state):
+        runner.atomic_path  # noqa: B018 - keep the real writer below
+        _real(path, fingerprint, state)
+        raise _Killed
+
+    _real = runner._save_checkpoint
+    monkeypatch.setattr(runner, "_save_checkpoint", stop)
+    with pytest.raises(_Killed):
+        runner.run(first, checkpoint=str(ckpt))
+    monkeypatch.setattr(runner, "_save_checkpoint", _real)
+    other = _opts(tiny_images, tmp_path / "b.png", style_weight=60.0)
+    result = runner.run(other, checkpoint=str(ckpt))
+    assert result.record["resumed_from"] is None
+    assert "different options or inputs; discarded" in caplog.text
+
+
+def _cli(tiny_images, out: Path, iterations: int) -> list[str]:
+    return [
+        sys.executable, "-m", "stylesweep.cli", "stylize",
+        "--content-image", str(tiny_images["content"]),
+        "--style-image", str(tiny_images["style_a"]),
+        "--output-image", str(out), "--image-size", "64", "--model", "random",
+        "--num-iterations", str(iterations), "--save-iter", "10", "--print-iter", "0",
+    ]  # fmt: skip
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, "the run ended before writing a checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+
+
+N = 120
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same threads in every run: the same bytes
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """An uninterrupted CLI run to compare against: (inputs, output image)."""
+    folder = tmp_path_factory.mktemp("ref")
+    inputs = {
+        "content": make_image(folder / "content.png", (48, 32), 1),
+        "style_a": make_image(folder / "style_a.png", (40, 40), 2),
+    }
+    ref = folder / "ref.png"
+    subprocess.run(_cli(inputs, ref, N), check=True, env=ENV, capture_output=True)
+    return inputs, ref
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_stylize_killed_in_a_subprocess_resumes(uninterrupted, tmp_path, how):
+    tiny_images, ref = uninterrupted
+    n, env = N, ENV
+
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen(_cli(tiny_images, out, n), env=env, stderr=subprocess.PIPE)
+    _wait_for(tmp_path / "out.checkpoint.pt", proc)
+    proc.send_signal(how)
+    _, err = proc.communicate(timeout=60)
+    if how == signal.SIGTERM:
+        assert proc.returncode == 143, err
+        assert b"terminated" in err
+    assert not out.exists()
+    # nothing half-written that looks complete: only the checkpoint and whole frames
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name and how == signal.SIGTERM]
+
+    subprocess.run(_cli(tiny_images, out, n), check=True, env=env, capture_output=True)
+    record = json.loads((tmp_path / "out.run.json").read_text())
+    assert record["resumed_from"] and record["resumed_from"] % 10 == 0
+    assert out.read_bytes() == ref.read_bytes()
+    assert _losses(tmp_path / "out.losses.tsv") == _losses(ref.with_suffix(".losses.tsv"))
