@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import platform
+import re
 import resource
 import secrets
 import shlex
@@ -24,7 +25,7 @@ import torchvision
 from . import __version__, images
 from .atomic import atomic_path, write_text
 from .digest import cached_sha256, sha256_file
-from .errors import ImageError, OptionError, ResourceError
+from .errors import ImageError, OptionError, OutputError, ResourceError
 from .models import (
     ARCHITECTURES,
     ModelSpec,
@@ -159,7 +160,7 @@ def _load_checkpoint(path: Path, fingerprint: str, num_iterations: int) -> Check
     if not path.exists():
         return None
     try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        data = torch.load(path, map_location="cpu", weights_only=True)
         if data.get("fingerprint") != fingerprint:
             log.warning("%s: a checkpoint of different options or inputs; discarded", path)
             return None
@@ -178,7 +179,17 @@ def _load_checkpoint(path: Path, fingerprint: str, num_iterations: int) -> Check
 
 def _save_checkpoint(path: Path, fingerprint: str, ckpt: Checkpoint) -> None:
     with atomic_path(path) as tmp:
-        torch.save({"fingerprint": fingerprint, "state": dataclasses.asdict(ckpt)}, tmp)
+        try:
+            # The legacy format reports a failed write with the system's reason ("No space
+            # left on device"), where the zip format only says "unexpected pos".
+            torch.save(
+                {"fingerprint": fingerprint, "state": dataclasses.asdict(ckpt)},
+                tmp,
+                _use_new_zipfile_serialization=False,
+            )
+        except RuntimeError as exc:
+            reason = re.search(r"failed with (.+)$", str(exc).strip().splitlines()[0])
+            raise OSError(reason.group(1) if reason else str(exc).splitlines()[0]) from exc
 
 
 def _oom_message(opts: Options, size: tuple[int, int], device: torch.device, need: float) -> str:
@@ -207,6 +218,16 @@ def _digests(entry: dict[str, Any] | list[dict[str, Any]]) -> Any:
     if isinstance(entry, list):
         return [e["sha256"] for e in entry]
     return entry["sha256"]
+
+
+def _writable_folder(path: Path) -> None:
+    """Make the output's folder now, so a bad output path fails before any work."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"{path}: cannot write (folder {path.parent} is not writable)")
 
 
 def _device_name(device: torch.device) -> str:
@@ -317,9 +338,9 @@ def run(
             content_img.size, PIL.Image.Resampling.BILINEAR
         )
     weight_file = _weights_file(opts, spec, weights, weights_dir)
-    for out in (opts.output_image, losses_tsv, run_json):
+    for out in (opts.output_image, losses_tsv, run_json, checkpoint):
         if out is not None:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            _writable_folder(Path(out))
 
     inputs = {
         "content_image": {"path": opts.content_image, "sha256": sha256_file(opts.content_image)},
