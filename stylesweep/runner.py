@@ -157,7 +157,10 @@ def _fingerprint(opts: Options, record_inputs: dict[str, Any], weights_sha: str 
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _load_checkpoint(path: Path, fingerprint: str, num_iterations: int) -> Checkpoint | None:
+def _load_checkpoint(
+    path: Path, fingerprint: str, num_iterations: int
+) -> tuple[Checkpoint, dict[str, bytes]] | None:
+    """The checkpoint at `path` and the frames written before it, if it fits this run."""
     if not path.exists():
         return None
     try:
@@ -166,6 +169,7 @@ def _load_checkpoint(path: Path, fingerprint: str, num_iterations: int) -> Check
             log.warning("%s: a checkpoint of different options or inputs; discarded", path)
             return None
         ckpt = Checkpoint(**data["state"])
+        frames = {name: t.numpy().tobytes() for name, t in data["frames"].items()}
     except Exception as exc:  # a checkpoint is only ever a shortcut: never fatal
         log.warning("%s: unreadable checkpoint (%s); discarded", path, exc)
         return None
@@ -175,16 +179,26 @@ def _load_checkpoint(path: Path, fingerprint: str, num_iterations: int) -> Check
         )
         return None
     log.info("resuming from %s at iteration %d", path, ckpt.iteration)
-    return ckpt
+    return ckpt, frames
 
 
-def _save_checkpoint(path: Path, fingerprint: str, ckpt: Checkpoint) -> None:
+def _save_checkpoint(path: Path, fingerprint: str, frames: list[str], ckpt: Checkpoint) -> None:
+    """Write the loop's state, with the frames so far (a workflow may delete a killed job's
+    declared outputs, frames included, before the rerun that resumes it)."""
+    frame_bytes = {
+        name: torch.frombuffer(bytearray(Path(name).read_bytes()), dtype=torch.uint8)
+        for name in frames
+    }
     with atomic_path(path) as tmp:
         try:
             # The legacy format reports a failed write with the system's reason ("No space
             # left on device"), where the zip format only says "unexpected pos".
             torch.save(
-                {"fingerprint": fingerprint, "state": dataclasses.asdict(ckpt)},
+                {
+                    "fingerprint": fingerprint,
+                    "state": dataclasses.asdict(ckpt),
+                    "frames": frame_bytes,
+                },
                 tmp,
                 _use_new_zipfile_serialization=False,
             )
@@ -362,7 +376,8 @@ def run(
             raise ResourceError(_oom_message(opts, content_img.size, device, need))
     fingerprint = _fingerprint(opts, {k: v and _digests(v) for k, v in inputs.items()}, weights_sha)
     ckpt_path = Path(checkpoint) if checkpoint else None
-    resume = _load_checkpoint(ckpt_path, fingerprint, opts.num_iterations) if ckpt_path else None
+    loaded = _load_checkpoint(ckpt_path, fingerprint, opts.num_iterations) if ckpt_path else None
+    resume = loaded[0] if loaded else None
     if resume is not None:
         seed = resume.seed  # the seed that made the checkpoint, if -1 picked a new one
 
@@ -382,6 +397,12 @@ def run(
     )
 
     reporter = _Reporter(frames, final_frame, spec.stand_in)
+    if loaded:
+        for name, data in loaded[1].items():
+            if not Path(name).exists():
+                with atomic_path(name) as tmp:
+                    tmp.write_bytes(data)
+            reporter.written.append(name)
     try:
         result = stylize(
             opts,
@@ -394,7 +415,9 @@ def run(
             device=device,
             callback=reporter,
             on_checkpoint=(
-                functools.partial(_save_checkpoint, ckpt_path, fingerprint) if ckpt_path else None
+                functools.partial(_save_checkpoint, ckpt_path, fingerprint, reporter.written)
+                if ckpt_path
+                else None
             ),
             resume=resume,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,37 +46,48 @@ def test_a_run_stopped_after_a_checkpoint_resumes_to_the_same_bytes(
     tiny_images, tmp_path, monkeypatch, optimizer
 ):
     ref = _opts(tiny_images, tmp_path / "ref.png", optimizer=optimizer)
-    runner.run(ref, losses_tsv=str(tmp_path / "ref.tsv"))
+    runner.run(
+        ref, losses_tsv=str(tmp_path / "ref.tsv"), frames=str(tmp_path / "rf/{iteration}.png")
+    )
+    frames = str(tmp_path / "frames" / "{iteration}.png")
 
     opts = _opts(tiny_images, tmp_path / "out.png", optimizer=optimizer)
     ckpt = tmp_path / "out.ckpt"
     save = runner._save_checkpoint
 
-    def save_then_die(path, fingerprint, state):
-        save(path, fingerprint, state)
-        if state.iteration == 6:
+    def save_then_die(*args):
+        save(*args)
+        if args[-1].iteration == 6:
             raise _Killed
 
     monkeypatch.setattr(runner, "_save_checkpoint", save_then_die)
     with pytest.raises(_Killed):
-        runner.run(opts, losses_tsv=str(tmp_path / "out.tsv"), checkpoint=str(ckpt))
+        runner.run(opts, losses_tsv=str(tmp_path / "out.tsv"), checkpoint=str(ckpt), frames=frames)
     assert ckpt.exists() and not (tmp_path / "out.png").exists()
     monkeypatch.setattr(runner, "_save_checkpoint", save)
+    # as Snakemake does with a killed job's declared outputs: the frames so far are gone
+    shutil.rmtree(tmp_path / "frames")
 
-    result = runner.run(opts, losses_tsv=str(tmp_path / "out.tsv"), checkpoint=str(ckpt))
+    result = runner.run(
+        opts, losses_tsv=str(tmp_path / "out.tsv"), checkpoint=str(ckpt), frames=frames
+    )
     assert result.record["resumed_from"] == 6
     assert (tmp_path / "out.png").read_bytes() == (tmp_path / "ref.png").read_bytes()
     assert _losses(tmp_path / "out.tsv") == _losses(tmp_path / "ref.tsv")
     assert not ckpt.exists()  # removed once the run is complete
+    # every frame is back, the ones before the checkpoint restored from it
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["3.png", "6.png", "9.png"]
+    for p in (tmp_path / "frames").iterdir():
+        assert p.read_bytes() == (tmp_path / "rf" / p.name).read_bytes()
+    assert len(result.record["frames"]) == 3
 
 
 def test_a_checkpoint_of_other_options_is_discarded(tiny_images, tmp_path, monkeypatch, caplog):
     ckpt = tmp_path / "c.ckpt"
     first = _opts(tiny_images, tmp_path / "a.png", style_weight=50.0)
 
-    def stop(path, fingerprint, state):
-        runner.atomic_path  # noqa: B018 - keep the real writer below
-        _real(path, fingerprint, state)
+    def stop(*args):
+        _real(*args)
         raise _Killed
 
     _real = runner._save_checkpoint
