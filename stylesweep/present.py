@@ -1,0 +1,264 @@
+"""Pictures of a sweep: progress GIFs, labelled contact sheets and loss plots."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from .atomic import atomic_path
+
+SHEET_BACKGROUND = (255, 255, 255)
+HEADER_BACKGROUND = (236, 236, 236)
+LABEL_BAND = (0, 0, 0)
+LABEL_TEXT = (255, 255, 255)
+
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+def font(size: int) -> Font:
+    """Pillow's bundled default font at `size` pixels (no font file needed)."""
+    return ImageFont.load_default(size=size)
+
+
+def fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, face: Font) -> str:
+    """`text`, cut and ended with '…' if it is wider than `width` pixels."""
+    if draw.textlength(text, font=face) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=face) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def wrap_text(draw: ImageDraw.ImageDraw, text: str, width: int, face: Font) -> list[str]:
+    """`text` broken at spaces into lines no wider than `width` where the words allow."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=face) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def draw_label(img: Image.Image, text: str, *, size: int | None = None) -> Image.Image:
+    """A copy of `img` with `text` in white on a black band along the bottom edge."""
+    out = img.convert("RGB")
+    if not text:
+        return out
+    w, h = out.size
+    face = font(size or max(8, min(14, h // 10)))
+    draw = ImageDraw.Draw(out)
+    lines = [fit_text(draw, line, w - 4, face) for line in text.splitlines()]
+    line_h = face.getbbox("Ag")[3] + 2
+    top = h - line_h * len(lines) - 2
+    draw.rectangle((0, top, w, h), fill=LABEL_BAND)
+    for i, line in enumerate(lines):
+        draw.text((2, top + 1 + i * line_h), line, fill=LABEL_TEXT, font=face)
+    return out
+
+
+# --- GIFs -----------------------------------------------------------------------------------
+
+
+def frames_in_order(folder: str | os.PathLike[str]) -> list[tuple[int, Path]]:
+    """(iteration, path) of the `NNNN.png` frames in `folder`, by iteration (not by name)."""
+    found = [(int(p.stem), p) for p in Path(folder).glob("*.png") if p.stem.isdigit()]
+    return sorted(found)
+
+
+def gif_frames(frames: Sequence[tuple[int, Image.Image]]) -> list[Image.Image]:
+    """Each frame with its iteration number drawn on it."""
+    out = []
+    for iteration, img in frames:
+        text = f"iteration {iteration}"
+        probe = ImageDraw.Draw(img.copy())
+        face = font(max(8, min(14, img.height // 10)))
+        if probe.textlength(text, font=face) > img.width - 4:
+            text = str(iteration)  # small images: the number alone
+        out.append(draw_label(img, text))
+    return out
+
+
+def write_gif(
+    path: str | os.PathLike[str],
+    images: Sequence[Image.Image],
+    *,
+    frame_ms: int = 120,
+    hold_ms: int = 1500,
+) -> None:
+    """An endlessly looping GIF; the last image is held for `hold_ms`."""
+    durations = [frame_ms] * (len(images) - 1) + [hold_ms]
+    stack = np.stack([np.asarray(im.convert("RGB")) for im in images])
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, stack, extension=".gif", duration=durations, loop=0)
+
+
+def gif_from_frames(
+    folder: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    frame_ms: int = 120,
+    hold_ms: int = 1500,
+) -> int:
+    """Write a progress GIF of the frames in `folder`; returns the number of frames."""
+    frames = [(it, open_image(p)) for it, p in frames_in_order(folder)]
+    if not frames:
+        raise ValueError(f"{folder}: no frames (NNNN.png) to make a GIF of")
+    # A coarse-to-fine run's early frames are smaller: show them at the final size.
+    size = frames[-1][1].size
+    frames = [(it, im.resize(size, Image.Resampling.BILINEAR)) for it, im in frames]
+    write_gif(out, gif_frames(frames), frame_ms=frame_ms, hold_ms=hold_ms)
+    return len(frames)
+
+
+# --- contact sheets -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Header:
+    """A header cell: images side by side (a blend shows each of its styles) and a label."""
+
+    label: str
+    images: tuple[Image.Image, ...] = ()
+
+
+def open_image(path: str | os.PathLike[str]) -> Image.Image:
+    """An image file as RGB, turned upright by its EXIF orientation."""
+    with Image.open(path) as img:
+        return ImageOps.exif_transpose(img).convert("RGB")
+
+
+def header(label: str, paths: Sequence[str | os.PathLike[str]] = ()) -> Header:
+    """A Header showing the images at `paths` side by side."""
+    return Header(label, tuple(open_image(p) for p in paths))
+
+
+def sheet_size(rows: int, cols: int, cell: int, pad: int) -> tuple[int, int]:
+    """(width, height) of a sheet: a header row and column plus rows x cols cells, all
+    `cell` pixels square with `pad` pixels around and between."""
+    return (cols + 1) * cell + (cols + 2) * pad, (rows + 1) * cell + (rows + 2) * pad
+
+
+def thumbnail(img: Image.Image, width: int, height: int) -> Image.Image:
+    """`img` scaled to fit in width x height, aspect kept (never enlarged beyond 4x)."""
+    scale = min(width / img.width, height / img.height, 4.0)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+
+
+def paste_centered(canvas: Image.Image, img: Image.Image, box: tuple[int, int, int, int]) -> None:
+    x0, y0, x1, y1 = box
+    thumb = thumbnail(img, x1 - x0, y1 - y0)
+    canvas.paste(thumb, (x0 + (x1 - x0 - thumb.width) // 2, y0 + (y1 - y0 - thumb.height) // 2))
+
+
+def header_cell(header: Header, cell: int) -> Image.Image:
+    """A `cell`-square picture of a header: its images side by side, its label below."""
+    out = Image.new("RGB", (cell, cell), HEADER_BACKGROUND)
+    if header.images:
+        part = cell // len(header.images)
+        for i, img in enumerate(header.images):
+            paste_centered(out, img, (i * part, 0, (i + 1) * part, cell))
+        return draw_label(out, header.label, size=12)
+    draw = ImageDraw.Draw(out)
+    face = font(12)
+    lines = [
+        fit_text(draw, line, cell - 6, face)
+        for text in header.label.splitlines()
+        for line in wrap_text(draw, text, cell - 6, face)
+    ]
+    line_h = face.getbbox("Ag")[3] + 3
+    top = (cell - line_h * len(lines)) // 2
+    for i, line in enumerate(lines):
+        draw.text((3, top + i * line_h), line, fill=(0, 0, 0), font=face)
+    return out
+
+
+def contact_sheet(
+    cells: Sequence[Sequence[Image.Image | None]],
+    *,
+    row_headers: Sequence[Header],
+    col_headers: Sequence[Header],
+    corner: Header | None = None,
+    cell: int = 160,
+    pad: int = 4,
+) -> Image.Image:
+    """A grid of images with a header column (one per row) and a header row (one per column).
+
+    Every cell is `cell` pixels square; an image is fitted inside it, centred; None is left
+    blank. The size is `sheet_size(len(cells), len(col_headers), cell, pad)`.
+    """
+    rows, cols = len(row_headers), len(col_headers)
+    if len(cells) != rows or any(len(r) != cols for r in cells):
+        raise ValueError(f"contact_sheet: cells must be {rows} rows of {cols}")
+    sheet = Image.new("RGB", sheet_size(rows, cols, cell, pad), SHEET_BACKGROUND)
+
+    def origin(r: int, c: int) -> tuple[int, int]:
+        return pad + c * (cell + pad), pad + r * (cell + pad)
+
+    sheet.paste(header_cell(corner or Header(""), cell), origin(0, 0))
+    for c, h in enumerate(col_headers):
+        sheet.paste(header_cell(h, cell), origin(0, c + 1))
+    for r, h in enumerate(row_headers):
+        sheet.paste(header_cell(h, cell), origin(r + 1, 0))
+        for c, img in enumerate(cells[r]):
+            if img is not None:
+                x, y = origin(r + 1, c + 1)
+                paste_centered(sheet, img, (x, y, x + cell, y + cell))
+    return sheet
+
+
+def save_image(img: Image.Image, path: str | os.PathLike[str]) -> None:
+    """Save atomically; the format follows the extension."""
+    with atomic_path(path) as tmp:
+        img.save(tmp, optimize=True)
+
+
+# --- loss plots -----------------------------------------------------------------------------
+
+MAIN_LOSSES = ("total", "content", "style", "tv")
+
+
+def read_losses(path: str | os.PathLike[str]) -> dict[str, list[float]]:
+    """losses.tsv as columns: name -> values, one per iteration (the `iteration` column too)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    if not rows:
+        raise ValueError(f"{path}: no rows of losses")
+    return {name: [float(r[name]) for r in rows] for name in rows[0]}
+
+
+def loss_plot(losses: Mapping[str, Sequence[float]], *, title: str = "") -> Figure:
+    """Loss curves against iteration on a log scale: total, content, style and tv bold, each
+    style layer thin. Terms that stay at 0 (a weight of 0) are left out."""
+    fig = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    x = losses["iteration"]
+    for name, values in losses.items():
+        if name in ("iteration", "elapsed_s", "scale_px") or not any(v > 0 for v in values):
+            continue
+        main = name in MAIN_LOSSES
+        ax.plot(x, values, label=name, linewidth=1.8 if main else 0.8, alpha=1 if main else 0.7)
+    ax.set_yscale("log", nonpositive="mask")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss (weighted)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
+    """Save a figure as PNG, atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")

@@ -1,0 +1,456 @@
+"""Config -> the runs (content x style-or-blend x setting), each with a stable, readable id."""
+
+from __future__ import annotations
+
+import functools
+import glob
+import hashlib
+import itertools
+import math
+import os
+import re
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, OptionError
+from .options import Options, defaults, ladder, option_names
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+# The workflow sets these per run; a setting never does.
+SET_BY_WORKFLOW = ("content_image", "style_image", "output_image", "model", "device")
+# Options a sweep does not take, and the config key that covers each instead.
+NOT_SWEPT = {
+    "style_blend_weights": "blends",
+    "init_image": "stylize.init (image = start from the content)",
+    "model_file": "weights.dir",
+}
+# The id of the one setting of a config with neither `sweep` nor `settings`.
+DEFAULT_SETTING = "default"
+# Ids longer than this are cut and given a hash, to stay well inside file-name limits.
+MAX_ID_LENGTH = 100
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
+
+
+def sweepable_options() -> tuple[str, ...]:
+    """The engine options that `stylize`, `sweep` and `settings` may set, in dataclass order."""
+    excluded = set(SET_BY_WORKFLOW) | set(NOT_SWEPT)
+    return tuple(name for name in option_names() if name not in excluded)
+
+
+@dataclass(frozen=True)
+class Style:
+    """A style column: one style image, or a named blend of several with weights."""
+
+    name: str
+    images: tuple[str, ...]
+    parts: tuple[str, ...]  # the style names of a blend; (name,) for a single style
+    weights: tuple[float, ...] | None = None  # a blend's weights as written; None = one style
+
+    @property
+    def is_blend(self) -> bool:
+        return self.weights is not None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One combination of swept values; `values` keeps the config's order."""
+
+    id: str
+    values: tuple[tuple[str, Any], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One stylize job."""
+
+    content: str
+    style: Style
+    setting: Setting
+    options: tuple[tuple[str, Any], ...]  # every sweepable option, resolved, sorted by name
+
+    @property
+    def path(self) -> str:
+        """`<content>/<style>/<setting>`, the run's folder under results/runs/."""
+        return f"{self.content}/{self.style.name}/{self.setting.id}"
+
+    def options_dict(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def changed_options(self) -> dict[str, Any]:
+        """The options whose value is not the engine's default, sorted by name.
+
+        The workflow's params: a new engine option, or a default restated in the config,
+        leaves them as they were, so finished runs are not redone for it.
+        """
+        default = defaults()
+        return {k: v for k, v in self.options if v != default[k]}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the workflow needs from the config, resolved and checked."""
+
+    contents: dict[str, str]  # name -> image path
+    styles: dict[str, Style]  # single styles (sorted by name), then blends (config order)
+    settings: tuple[Setting, ...]
+    model: str
+    device: str
+    base_options: tuple[tuple[str, Any], ...]  # engine defaults updated by `stylize`
+
+    def options_for(self, setting: Setting) -> dict[str, Any]:
+        """The resolved sweepable options of a setting, sorted by name (stable as params)."""
+        merged = {**dict(self.base_options), **setting.as_dict()}
+        return {name: merged[name] for name in sorted(merged)}
+
+    def setting(self, setting_id: str) -> Setting:
+        for s in self.settings:
+            if s.id == setting_id:
+                return s
+        raise KeyError(setting_id)
+
+    def run(self, content: str, style: str, setting: str) -> Run:
+        s = self.setting(setting)
+        return Run(content, self.styles[style], s, tuple(self.options_for(s).items()))
+
+    def runs(self) -> list[Run]:
+        """Every run, contents outermost, then styles, then settings."""
+        return [
+            self.run(c, s, setting.id)
+            for c in self.contents
+            for s in self.styles
+            for setting in self.settings
+        ]
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(Options)
+
+
+def _scalar(kind: Any, value: Any, name: str) -> Any:
+    if kind is bool:
+        return bool(value)
+    if kind is float:
+        return float(value)
+    if kind is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{name}: {value} is not a whole number")
+        return int(value)
+    return str(value)
+
+
+def coerce(name: str, value: Any) -> Any:
+    """`value` in the type of option `name` (5 -> 5.0 for a float, a list -> a tuple), so ids
+    and params do not change with how a number is written."""
+    hint = _field_types()[name]
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return tuple(_scalar(item, v, name) for v in value)
+    return _scalar(hint, value, name)
+
+
+def format_value(value: Any) -> str:
+    """A value as it appears in a setting id: short, and safe in a file name."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    elif isinstance(value, (list, tuple)):
+        text = "+".join(format_value(v) for v in value) or "none"
+    else:
+        text = str(value)
+    return "".join(c if c in _SAFE else "~" for c in text)
+
+
+def setting_id(values: Iterable[tuple[str, Any]]) -> str:
+    """`key-value` pairs joined by `_`, keys sorted so that reordering the config keeps ids."""
+    pairs = sorted(values)
+    if not pairs:
+        return DEFAULT_SETTING
+    text = "_".join(f"{name}-{format_value(value)}" for name, value in pairs)
+    if len(text) > MAX_ID_LENGTH:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+        text = f"{text[: MAX_ID_LENGTH - 11]}~{digest}"
+    return text
+
+
+def find_images(
+    spec: str | Sequence[str], *, key: str, root: str | os.PathLike[str] = "."
+) -> dict[str, str]:
+    """name (file stem) -> path, for a folder, a glob, or a list of files, folders or globs.
+
+    Paths are returned as written (relative to `root` when relative). Raises ConfigError when
+    nothing is found, a listed file is missing, or two files share a stem.
+    """
+    entries = [spec] if isinstance(spec, str) else list(spec)
+    found: list[str] = []
+    for entry in entries:
+        full = Path(root, entry)
+        if full.is_dir():
+            names = sorted(p.name for p in full.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found += [os.path.join(entry, n) for n in names]
+        elif glob.has_magic(entry):
+            matches = sorted(glob.glob(entry, root_dir=root))
+            found += [m for m in matches if Path(root, m).is_file()]
+        elif full.is_file():
+            found.append(entry)
+        else:
+            raise ConfigError(f"{key}: {entry} is neither a file, a folder nor a glob that matches")
+    if not found:
+        raise ConfigError(f"{key}: no images found in {', '.join(entries)}")
+    out: dict[str, str] = {}
+    for path in found:
+        name = Path(path).stem
+        check_name(name, f"{key}: {path}")
+        if name in out and os.path.normpath(out[name]) != os.path.normpath(path):
+            raise ConfigError(
+                f"{key}: {out[name]} and {path} have the same name {name!r}; rename one "
+                "(results are named by file stem)"
+            )
+        out[name] = path
+    return out
+
+
+def check_name(name: str, where: str) -> None:
+    """Names become folder names and wildcards: letters, digits, '.', '+', '-' and '_'."""
+    if not name or name[0] in ".-" or any(c not in _SAFE for c in name):
+        raise ConfigError(
+            f"{where}: the name {name!r} is not file-name safe; use letters, digits, "
+            "'_', '.', '+' and '-', starting with a letter or digit"
+        )
+
+
+def make_styles(config: Mapping[str, Any], root: str | os.PathLike[str] = ".") -> dict[str, Style]:
+    """The single styles found by `styles`, then each blend of `blends`."""
+    found = find_images(config.get("styles", "inputs/styles"), key="styles", root=root)
+    styles = {name: Style(name, (found[name],), (name,)) for name in sorted(found)}
+    for name, parts in (config.get("blends") or {}).items():
+        check_name(name, "blends")
+        if name in styles:
+            raise ConfigError(f"blends: {name!r} is also the name of a style image ({found[name]})")
+        unknown = [p for p in parts if p not in found]
+        if unknown:
+            raise ConfigError(
+                f"blends.{name}: unknown style(s) {', '.join(unknown)}; styles are "
+                f"{', '.join(sorted(found))}"
+            )
+        weights = tuple(float(w) for w in parts.values())
+        if sum(weights) <= 0:
+            raise ConfigError(f"blends.{name}: the weights must not all be zero")
+        styles[name] = Style(name, tuple(found[p] for p in parts), tuple(parts), weights)
+    return styles
+
+
+def make_settings(config: Mapping[str, Any]) -> tuple[Setting, ...]:
+    """The settings of `sweep` (every combination) or `settings` (as listed), each with its id."""
+    sweep = config.get("sweep") or {}
+    listed = config.get("settings")
+    if sweep and listed:
+        raise ConfigError("sweep and settings: give one of them, not both")
+    allowed = set(sweepable_options())
+    combos: list[list[tuple[str, Any]]]
+    if listed:
+        combos = [list(entry.items()) for entry in listed]
+        where = [f"settings[{i}]" for i in range(len(listed))]
+    else:
+        for name, values in sweep.items():
+            coerced = [coerce(name, v) if name in allowed else v for v in values]
+            dupes = {format_value(v) for v in coerced if coerced.count(v) > 1}
+            if dupes:
+                raise ConfigError(f"sweep.{name}: {', '.join(sorted(dupes))} listed twice")
+        keys = list(sweep)
+        combos = [list(zip(keys, vals, strict=True)) for vals in itertools.product(*sweep.values())]
+        where = ["sweep"] * len(combos)
+    settings: list[Setting] = []
+    seen: dict[str, str] = {}
+    for pairs, place in zip(combos, where, strict=True):
+        for name, _ in pairs:
+            if name not in allowed:
+                raise ConfigError(f"{place}: {name} is not an option a setting can change")
+        values = tuple((name, coerce(name, v)) for name, v in pairs)
+        sid = setting_id(values)
+        if sid in seen:
+            raise ConfigError(f"{place}: gives the same setting {sid!r} as {seen[sid]}")
+        seen[sid] = place
+        settings.append(Setting(sid, values))
+    return tuple(settings) or (Setting(DEFAULT_SETTING, ()),)
+
+
+def build_options(
+    options: Mapping[str, Any],
+    *,
+    content_image: str,
+    style: Style | Sequence[str],
+    style_blend_weights: Sequence[float] | None = None,
+    output_image: str = "out.png",
+    model: str | None = None,
+    device: str | None = None,
+) -> Options:
+    """Options for one run from resolved sweepable options plus what the workflow sets."""
+    if isinstance(style, Style):
+        style_blend_weights = style.weights
+        style = style.images
+    fixed: dict[str, Any] = {}
+    if model is not None:
+        fixed["model"] = model
+    if device is not None:
+        fixed["device"] = device
+    return Options(
+        content_image=content_image,
+        style_image=tuple(style),
+        style_blend_weights=tuple(style_blend_weights) if style_blend_weights else None,
+        output_image=output_image,
+        **{name: coerce(name, value) for name, value in options.items()},
+        **fixed,
+    )
+
+
+def plan(config: Mapping[str, Any], root: str | os.PathLike[str] = ".") -> Plan:
+    """Resolve and check a (schema-valid) config: inputs, blends, settings, options.
+
+    Every run's options are checked by building them, so a bad value fails before any job.
+    """
+    base = {name: defaults()[name] for name in sweepable_options()}
+    for name, value in (config.get("stylize") or {}).items():
+        if name not in base:
+            raise ConfigError(f"stylize: {name} is not an option the workflow lets you set")
+        base[name] = coerce(name, value)
+    contents = find_images(config.get("content", "inputs/content"), key="content", root=root)
+    result = Plan(
+        contents=contents,
+        styles=make_styles(config, root),
+        settings=make_settings(config),
+        model=str(config.get("model", defaults()["model"])),
+        device=str(config.get("device", defaults()["device"])),
+        base_options=tuple(sorted(base.items())),
+    )
+    first = next(iter(contents.values()))
+    for setting in result.settings:
+        for style in result.styles.values():
+            try:
+                build_options(
+                    result.options_for(setting),
+                    content_image=first,
+                    style=style,
+                    model=result.model,
+                    device=result.device,
+                )
+            except OptionError as e:
+                raise ConfigError(f"setting {setting.id}, style {style.name}: {e}") from None
+    return result
+
+
+def frame_iterations(num_iterations: int, save_iter: int) -> list[int]:
+    """The iterations a run saves a frame at: every save_iter, and the last one.
+
+    `num_iterations` counts every scale of a coarse-to-fine run (options.total_iterations).
+    """
+    its = list(range(save_iter, num_iterations + 1, save_iter)) if save_iter > 0 else []
+    if not its or its[-1] != num_iterations:
+        its.append(num_iterations)
+    return its
+
+
+def varying_options(settings: Sequence[Setting]) -> list[str]:
+    """The options whose value differs between settings, in the order they first appear."""
+    names: list[str] = []
+    for s in settings:
+        names += [n for n, _ in s.values if n not in names]
+    return [n for n in names if len({format_value(s.as_dict().get(n)) for s in settings}) > 1]
+
+
+def sweep_grid(
+    settings: Sequence[Setting],
+) -> tuple[list[str], list[str], list[list[str | None]]]:
+    """Row labels, column labels and setting ids for a sweep sheet.
+
+    Exactly two options varying gives a 2-D grid (rows = the first, columns = the second; a
+    combination no setting has is None); anything else gives one row with a column per setting.
+    """
+    varying = varying_options(settings)
+    if len(varying) == 2:
+        a, b = varying
+        rows = list(dict.fromkeys(format_value(s.as_dict().get(a)) for s in settings))
+        cols = list(dict.fromkeys(format_value(s.as_dict().get(b)) for s in settings))
+        grid: list[list[str | None]] = [[None] * len(cols) for _ in rows]
+        for s in settings:
+            d = s.as_dict()
+            grid[rows.index(format_value(d.get(a)))][cols.index(format_value(d.get(b)))] = s.id
+        return [f"{a} {r}" for r in rows], [f"{b} {c}" for c in cols], grid
+    if len(varying) == 1:
+        (a,) = varying
+        labels = [f"{a} {format_value(s.as_dict().get(a))}" for s in settings]
+    else:
+        labels = [s.id for s in settings]
+    return [""], labels, [[s.id for s in settings]]
+
+
+def settings_tsv(settings: Sequence[Setting]) -> str:
+    """A table: `id` then one column per option any setting sets; empty where one does not."""
+    names: list[str] = []
+    for s in settings:
+        names += [n for n, _ in s.values if n not in names]
+    lines = ["\t".join(["id", *names])]
+    for s in settings:
+        d = s.as_dict()
+        lines.append("\t".join([s.id, *(format_value(d[n]) if n in d else "" for n in names)]))
+    return "\n".join(lines) + "\n"
+
+
+# Measured with the random model (VGG-19's cost, no weight file) on 2 cores of a shared VM,
+# torch 2.14.1 CPU: 0.57 s per L-BFGS iteration at 256 px, about 2.8 s at 512 px (square images).
+CPU_SECONDS_PER_MEGAPIXEL_ITERATION = 11.0
+# Not measured here (no GPU): a generous bound for a recent GPU, for the scheduler only.
+GPU_SECONDS_PER_MEGAPIXEL_ITERATION = 0.5
+# Head room on the engine's own memory estimate, for the scheduler.
+MEMORY_MARGIN = 1.25
+
+
+def image_size_of(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) of an image file from its header, upright by its EXIF orientation."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        w, h = img.size
+        # EXIF orientations 5-8 turn the picture a quarter.
+        return (h, w) if img.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+
+
+def estimate_mem_mb(opts: Options, *, model: str = "vgg19") -> int:
+    """A run's peak host memory in MB, for `resources: mem_mb`: the engine's estimate
+    (runner.estimate_memory_mb) for the real image sizes, with head room, in 100s."""
+    # Imported here: Pillow is not needed to plan a sweep.
+    from .images import scaled_size, style_size
+    from .memory import estimate_memory_mb
+    from .registry import get_spec
+
+    size = scaled_size(image_size_of(opts.content_image), opts.image_size)
+    longest = style_size(opts.image_size, opts.style_scale)
+    styles = [scaled_size(image_size_of(p), longest) for p in opts.style_image]
+    mib = estimate_memory_mb(get_spec(model), opts, size, styles, device="cpu")
+    return int(math.ceil(MEMORY_MARGIN * mib * 1.048576 / 100) * 100)
+
+
+def estimate_runtime_min(opts: Options, *, gpu: bool = False) -> int:
+    """A generous bound of a run's wall time in minutes (for `resources: runtime`), summed
+    over every scale of a coarse-to-fine ladder."""
+    rate = GPU_SECONDS_PER_MEGAPIXEL_ITERATION if gpu else CPU_SECONDS_PER_MEGAPIXEL_ITERATION
+    work = sum(px**2 / 1e6 * n for px, n in ladder(opts))
+    return max(1, math.ceil((30 + 1.5 * rate * work) / 60))
+
+
+def uses_gpu(device: str) -> bool:
+    """Whether a run on `device` asks the scheduler for a GPU: cuda and cuda:N do, auto not."""
+    return device == "cuda" or device.startswith("cuda:")
+
+
+def alternatives(names: Iterable[str]) -> str:
+    """A regex matching exactly one of `names` (a wildcard constraint)."""
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))

@@ -1,0 +1,362 @@
+"""The Snakemake workflow end to end on a tiny sweep, its reruns, lint and format; GPU locks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from stylesweep import gpus, present, sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SNAKEMAKE = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile")]
+CONTENTS = {"cat": (48, 32), "dog": (40, 56)}
+STYLES = {"wave": (40, 40), "cafe": (32, 44)}
+TINY = textwrap.dedent(
+    """\
+    content: inputs/content
+    styles: inputs/styles
+    blends:
+      mix: {wave: 1, cafe: 3}
+    stylize:
+      image_size: 32
+      num_iterations: 6
+      save_iter: 2
+      print_iter: 2
+    sweep:
+      style_weight: [100, 1000]
+    model: random
+    device: cpu
+    present:
+      thumbnail: 48
+    """
+)
+SETTINGS = ["style_weight-100", "style_weight-1000"]
+STYLE_COLUMNS = ["cafe", "wave", "mix"]  # single styles by name, then blends
+CELL, PAD = 48, 4
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 600) -> str:
+    """Run snakemake on `workdir`; its combined output, or a failed test that shows it."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """rule -> jobs, from the `Job stats` table of a (dry) run; {} when nothing is to be done."""
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)
+    return {rule: int(n) for rule, n in rows if rule != "total"}
+
+
+def make_image(path: Path, size: tuple[int, int], seed: int) -> None:
+    w, h = size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx / w, yy / h, 0.5 + 0.5 * np.sin((xx + yy) / 3 + seed)], -1) * 200
+    pixels = np.clip(base + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+# --- GPU locks -----------------------------------------------------------------------------
+
+CLAIM = textwrap.dedent(
+    """\
+    import sys, time
+    from pathlib import Path
+    from stylesweep import gpus
+    lock_dir, release = sys.argv[1], Path(sys.argv[2])
+    with gpus.claim_gpu(2, lock_dir=lock_dir, poll_s=0.05) as index:
+        print(index, flush=True)
+        while not release.exists():
+            time.sleep(0.05)
+    """
+)
+
+
+def test_two_jobs_get_different_gpus_and_a_third_waits(tmp_path: Path) -> None:
+    script = tmp_path / "claim.py"
+    script.write_text(CLAIM)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def start(name: str) -> subprocess.Popen[str]:
+        release = tmp_path / f"release-{name}"
+        cmd = [sys.executable, str(script), str(tmp_path / "locks"), str(release)]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+
+    first, second = start("a"), start("b")
+    got = {int(first.stdout.readline()), int(second.stdout.readline())}  # type: ignore[union-attr]
+    assert got == {0, 1}
+    third = start("c")
+    time.sleep(1.5)
+    assert third.poll() is None
+    (tmp_path / "release-a").touch()
+    assert first.wait(timeout=30) == 0
+    freed = third.stdout.readline()  # type: ignore[union-attr]
+    (tmp_path / "release-b").touch()
+    (tmp_path / "release-c").touch()
+    assert second.wait(timeout=30) == 0 and third.wait(timeout=30) == 0
+    assert freed.strip() in {"0", "1"}
+
+
+def test_a_claim_gives_up_after_its_timeout(tmp_path: Path) -> None:
+    with gpus.claim_gpu(1, lock_dir=tmp_path) as index:
+        assert index == 0
+        with pytest.raises(TimeoutError, match="no free GPU"):
+            with gpus.claim_gpu(1, lock_dir=tmp_path, poll_s=0.01, timeout_s=0.1):
+                pass
+    with gpus.claim_gpu(1, lock_dir=tmp_path) as index:  # released when the block ended
+        assert index == 0
+
+
+@pytest.mark.parametrize(
+    ("device", "environ", "n_gpus", "inside", "held"),
+    [
+        ("cpu", {}, 2, {}, None),
+        ("auto", {}, 0, {}, None),
+        ("auto", {gpus.VISIBLE: "3"}, 2, {gpus.VISIBLE: "3"}, None),
+        ("cuda", {gpus.VISIBLE: "3"}, 2, {gpus.VISIBLE: "3"}, None),
+        ("auto", {}, 2, {gpus.VISIBLE: "0"}, 0),
+        ("cuda", {}, 2, {gpus.VISIBLE: "0"}, 0),
+        ("cuda:1", {}, 2, {}, 1),
+    ],
+)
+def test_job_device(
+    tmp_path: Path,
+    device: str,
+    environ: dict[str, str],
+    n_gpus: int,
+    inside: dict[str, str],
+    held: int | None,
+) -> None:
+    before = dict(environ)
+    with gpus.job_device(device, n_gpus=n_gpus, lock_dir=tmp_path, environ=environ) as name:
+        assert name == device
+        assert environ == inside
+        for i in range(n_gpus):
+            fd = gpus.try_lock(tmp_path / f"gpu{i}.lock")
+            assert (fd is None) == (i == held)
+            if fd is not None:
+                os.close(fd)
+    assert environ == before
+
+
+@pytest.mark.needs_cuda
+def test_a_job_sees_only_the_gpu_it_holds(tmp_path: Path) -> None:
+    if gpus.VISIBLE in os.environ:
+        pytest.skip("CUDA_VISIBLE_DEVICES is set: a scheduler assigns the GPUs here")
+    environ: dict[str, str] = {}
+    probe = "import torch; print(torch.cuda.device_count())"
+    with gpus.job_device("auto", lock_dir=tmp_path, environ=environ):
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **environ},
+            check=True,
+        )
+        assert environ[gpus.VISIBLE].isdigit() and out.stdout.strip() == "1"
+
+
+# --- environments, format and lint ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["stylesweep-cpu.yaml", "stylesweep-cuda.yaml"])
+def test_conda_envs_pin_torch_and_install_this_checkout(name: str) -> None:
+    env = yaml.safe_load((ROOT / "envs" / name).read_text())
+    (pip,) = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
+    assert {"torch==2.14.1", "torchvision==0.29.1", "-e ${STYLESWEEP_SOURCE}"} <= set(pip)
+
+
+def test_snakefmt_check() -> None:
+    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
+    proc = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", *map(str, files)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default config and the bundled inputs, in a folder of their own."""
+    project = tmp_path_factory.mktemp("default")
+    shutil.copytree(ROOT / "config", project / "config")
+    (project / "inputs").symlink_to(ROOT / "inputs")
+    return project
+
+
+def test_lint(default_project: Path) -> None:
+    out = snakemake(default_project, "--lint")
+    assert "Congratulations" in out
+
+
+def test_default_config_dry_run(default_project: Path) -> None:
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    contents = len(list((ROOT / "inputs/content").iterdir()))
+    styles = len(list((ROOT / "inputs/styles").iterdir())) + len(config["blends"])
+    settings = len(config["sweep"]["style_weight"])
+    runs = contents * styles * settings
+    assert (contents, styles, settings) == (4, 4, 3)
+    assert job_counts(snakemake(default_project, "-n", "--quiet", "rules")) == {
+        "fetch_weights": 1,
+        "stylize": runs,
+        "gif": runs,
+        "loss_plot": runs,
+        "setting_sheet": settings,
+        "sweep_sheet": contents * styles,
+        "settings_table": 1,
+        "all": 1,
+    }
+
+
+def test_neural_style_config_replaces_the_default_sweep(default_project: Path) -> None:
+    out = snakemake(
+        default_project, "-n", "--quiet", "rules", "--configfile", "config/neural-style.yaml"
+    )
+    assert job_counts(out)["stylize"] == 4 * 4  # contents x styles, one setting
+
+
+# --- end to end on a tiny sweep ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run of the tiny sweep: 2 contents x (2 styles + 1 blend) x 2 settings."""
+    project = tmp_path_factory.mktemp("tiny")
+    for seed, (name, size) in enumerate(CONTENTS.items()):
+        make_image(project / f"inputs/content/{name}.png", size, seed)
+    for seed, (name, size) in enumerate(STYLES.items(), start=10):
+        make_image(project / f"inputs/styles/{name}.png", size, seed)
+    (project / "config").mkdir()
+    (project / "config/config.yaml").write_text(TINY)
+    # One thread per run lets both cores work on runs at once.
+    snakemake(project, "--cores", "2", "--set-threads", "stylize=1", "--quiet", "rules")
+    return project
+
+
+def run_dirs(project: Path) -> list[Path]:
+    return [
+        project / "results/runs" / c / s / setting
+        for c in CONTENTS
+        for s in STYLE_COLUMNS
+        for setting in SETTINGS
+    ]
+
+
+@pytest.mark.slow
+def test_every_run_has_its_final_image_frames_and_gif(tiny: Path) -> None:
+    for run in run_dirs(tiny):
+        final = Image.open(run / "final.png")
+        assert max(final.size) == 32
+        assert sorted(p.name for p in (run / "frames").glob("*.png")) == [
+            "0002.png",
+            "0004.png",
+            "0006.png",
+        ]
+        gif = iio.imread(run / "progress.gif", index=None)
+        assert gif.shape[0] == len(sweep.frame_iterations(6, 2)) == 3
+        assert (gif.shape[2], gif.shape[1]) == final.size
+        assert Image.open(run / "losses.png").size == (640, 400)
+        assert (
+            (tiny / "logs/stylize" / run.relative_to(tiny / "results/runs"))
+            .with_suffix(".log")
+            .exists()
+        )
+
+
+@pytest.mark.slow
+def test_losses_and_run_json_record_the_run(tiny: Path) -> None:
+    for run in run_dirs(tiny):
+        content, style, setting = run.relative_to(tiny / "results/runs").parts
+        lines = (run / "losses.tsv").read_text().splitlines()
+        assert lines[0].split("\t")[:4] == ["iteration", "total", "content", "style"]
+        assert len(lines) == 1 + 6
+        record = json.loads((run / "run.json").read_text())
+        assert record["options"]["style_weight"] == float(setting.split("-")[1])
+        assert record["options"]["image_size"] == 32
+        assert record["model"]["name"] == "random" and record["model"]["stand_in"] is True
+        assert record["device"] == "cpu" and record["threads"] == 1
+        assert not (run / "checkpoint.pt").exists()
+        content_file = tiny / f"inputs/content/{content}.png"
+        digest = hashlib.sha256(content_file.read_bytes()).hexdigest()
+        assert record["inputs"]["content_image"]["sha256"] == digest
+        styles = [s["path"] for s in record["inputs"]["style_image"]]
+        if style == "mix":
+            assert styles == ["inputs/styles/wave.png", "inputs/styles/cafe.png"]
+            assert record["options"]["style_blend_weights"] == [1.0, 3.0]
+        else:
+            assert styles == [f"inputs/styles/{style}.png"]
+
+
+@pytest.mark.slow
+def test_contact_sheets_are_the_grid_plus_headers(tiny: Path) -> None:
+    for setting in SETTINGS:
+        sheet = Image.open(tiny / f"results/sheets/settings/{setting}.png")
+        assert sheet.size == present.sheet_size(len(CONTENTS), len(STYLE_COLUMNS), CELL, PAD)
+    for content in CONTENTS:
+        for style in STYLE_COLUMNS:
+            sheet = Image.open(tiny / f"results/sheets/sweeps/{content}/{style}.png")
+            assert sheet.size == present.sheet_size(1, len(SETTINGS), CELL, PAD)
+
+
+@pytest.mark.slow
+def test_settings_table(tiny: Path) -> None:
+    assert (tiny / "results/settings.tsv").read_text() == (
+        "id\tstyle_weight\nstyle_weight-100\t100\nstyle_weight-1000\t1000\n"
+    )
+
+
+@pytest.mark.slow
+def test_report(tiny: Path) -> None:
+    snakemake(tiny, "--report", "report.html")
+    html = (tiny / "report.html").read_text()
+    for category in ("Contact sheets", "Progress GIFs", "Loss curves", "Settings"):
+        assert category in html
+
+
+@pytest.mark.slow
+def test_an_unchanged_config_reruns_nothing(tiny: Path) -> None:
+    assert job_counts(snakemake(tiny, "-n", "--quiet", "rules")) == {}
+
+
+@pytest.mark.slow
+def test_changing_one_swept_value_reruns_only_what_it_touches(tiny: Path) -> None:
+    changed = tiny / "config/changed.yaml"
+    changed.write_text(TINY.replace("[100, 1000]", "[100, 2000]"))
+    out = snakemake(tiny, "-n", "--quiet", "rules", "--configfile", str(changed))
+    runs = len(CONTENTS) * len(STYLE_COLUMNS)
+    assert job_counts(out) == {
+        "stylize": runs,  # style_weight-2000 of every content x style
+        "gif": runs,
+        "loss_plot": runs,
+        "setting_sheet": 1,  # the new setting's sheet
+        "sweep_sheet": runs,  # every content x style sheet shows all settings
+        "settings_table": 1,
+        "all": 1,
+    }

@@ -1,0 +1,111 @@
+rule gif:
+    input:
+        frames=f"{RUN_DIR}/frames",
+    output:
+        report(
+            f"{RUN_DIR}/progress.gif",
+            caption="../report/gif.rst",
+            category="Progress GIFs",
+            subcategory="{content}",
+            labels={
+                "content": "{content}",
+                "style": "{style}",
+                "setting": "{setting}",
+            },
+        ),
+    log:
+        "logs/gif/{content}/{style}/{setting}.log",
+    conda:
+        cpu_conda_env()
+    params:
+        frame_ms=config["present"]["frame_ms"],
+        hold_ms=config["present"]["hold_ms"],
+    script:
+        "../scripts/gif.py"
+
+
+rule loss_plot:
+    input:
+        losses=f"{RUN_DIR}/losses.tsv",
+    output:
+        report(
+            f"{RUN_DIR}/losses.png",
+            caption="../report/loss_plot.rst",
+            category="Loss curves",
+            subcategory="{content}",
+            labels={
+                "content": "{content}",
+                "style": "{style}",
+                "setting": "{setting}",
+            },
+        ),
+    log:
+        "logs/loss_plot/{content}/{style}/{setting}.log",
+    conda:
+        cpu_conda_env()
+    script:
+        "../scripts/loss_plot.py"
+
+
+rule setting_sheet:
+    input:
+        cells=setting_sheet_cells,
+        headers=setting_sheet_headers,
+    output:
+        report(
+            "results/sheets/settings/{setting}.png",
+            caption="../report/setting_sheet.rst",
+            category="Contact sheets",
+            subcategory="By setting",
+            labels={"setting": "{setting}"},
+        ),
+    log:
+        "logs/setting_sheet/{setting}.log",
+    conda:
+        cpu_conda_env()
+    params:
+        layout=setting_sheet_layout,
+        cell=config["present"]["thumbnail"],
+    script:
+        "../scripts/setting_sheet.py"
+
+
+rule sweep_sheet:
+    input:
+        cells=sweep_sheet_cells,
+        headers=sweep_sheet_headers,
+    output:
+        report(
+            "results/sheets/sweeps/{content}/{style}.png",
+            caption="../report/sweep_sheet.rst",
+            category="Contact sheets",
+            subcategory="By content and style",
+            labels={"content": "{content}", "style": "{style}"},
+        ),
+    log:
+        "logs/sweep_sheet/{content}/{style}.log",
+    conda:
+        cpu_conda_env()
+    params:
+        layout=sweep_sheet_layout,
+        cell=config["present"]["thumbnail"],
+    script:
+        "../scripts/sweep_sheet.py"
+
+
+rule settings_table:
+    output:
+        report(
+            "results/settings.tsv",
+            caption="../report/settings.rst",
+            category="Settings",
+        ),
+    log:
+        "logs/settings_table.log",
+    localrule: True
+    conda:
+        cpu_conda_env()
+    params:
+        table=settings_table(),
+    script:
+        "../scripts/settings_table.py"
