@@ -1,0 +1,325 @@
+"""The slurm profile on a real single-node SLURM (cluster/slurm-up.sh): sbatch, GPUs, resume."""
+
+# Needs root and the Debian SLURM packages (slurm-up.sh installs them with apt); skipped otherwise.
+# About 3 minutes on 2 cores, nearly all of it Snakemake starting twice inside each job.
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import make_image
+
+from stylesweep import sweep
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+UP, DOWN = ROOT / "cluster/slurm-up.sh", ROOT / "cluster/slurm-down.sh"
+PARTITION = "local"  # slurm-up.sh's partition
+
+# 1 content x 2 styles x 2 settings; three of its runs go to SLURM (TARGETS). The short runs check
+# sbatch, GPUs and bytes; the long one lives long enough to be cancelled after a checkpoint.
+CONFIG = textwrap.dedent(
+    """\
+    content: inputs/content
+    styles: inputs/styles
+    stylize:
+      image_size: 48
+      save_iter: 10
+      print_iter: 10
+    settings:
+      - {num_iterations: 6}
+      - {num_iterations: 150}
+    model: random
+    device: cpu
+    """
+)
+SAVE_ITER = 10
+IMAGES = {"content/cat": (48, 36), "styles/wave": (40, 40), "styles/cafe": (36, 44)}
+GPU_STYLE = "wave"  # its stylize job asks SLURM for a GPU (and still computes on the CPU)
+# One torch thread per run, in both places: the engine is byte-deterministic at a fixed count.
+THREADS = ["--set-threads", "stylize=1"]
+CHECKPOINT = "checkpoint.pt"  # written by stylize into its run folder every save_iter
+
+
+def run_paths() -> tuple[str, str, str]:
+    """(short run on the GPU style, short run on the other, long run to cancel) as run paths."""
+    short, long = (s.id for s in sweep.make_settings(yaml.safe_load(CONFIG)))
+    return f"cat/{GPU_STYLE}/{short}", f"cat/cafe/{short}", f"cat/cafe/{long}"
+
+
+TARGETS = run_paths()
+GPU_RUN, _, LONG_RUN = TARGETS
+
+
+def comment_of(run: str) -> str:
+    """The plugin's sbatch --comment for a stylize job: the rule and its wildcards."""
+    return "rule_stylize_wildcards_" + run.replace("/", "_")
+
+
+# --- the cluster -------------------------------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    folder: Path
+    env: dict[str, str]
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(
+            args, env=self.env, capture_output=True, text=True, check=True, timeout=30
+        ).stdout
+
+
+def cannot(reason: str) -> None:
+    """Skip: no SLURM here. Where it must run (CI sets STYLESWEEP_REQUIRE_SLURM=1), fail."""
+    if os.environ.get("STYLESWEEP_REQUIRE_SLURM"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A fresh single-node SLURM in a folder of its own, stopped (by pid) at the end."""
+    if os.geteuid() != 0:
+        cannot("a local SLURM needs root (cluster/slurm-up.sh)")
+    # Not under pytest's 0700 tmp folders: munged runs as user munge and must reach its socket.
+    folder = Path(tempfile.mkdtemp(prefix="stylesweep-slurm-"))
+    folder.chmod(0o755)
+    up = subprocess.run([UP, folder], capture_output=True, text=True, timeout=600)
+    if up.returncode != 0:
+        subprocess.run([DOWN, folder], capture_output=True, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+        why = {2: "not root", 3: "SLURM packages missing and not installable"}.get(
+            up.returncode, "SLURM did not come up"
+        )
+        cannot(f"{why} (slurm-up.sh exit {up.returncode}): {up.stderr.strip()[-600:]}")
+    conf = re.fullmatch(r"export SLURM_CONF=(\S+)\n", up.stdout)
+    assert conf, up.stdout
+    env = {**os.environ, "SLURM_CONF": conf[1], "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    failed = request.session.testsfailed
+    try:
+        yield Cluster(folder, env)
+    finally:
+        down = subprocess.run([DOWN, folder], capture_output=True, text=True, timeout=120)
+        assert down.returncode == 0, down.stderr
+        if request.session.testsfailed == failed:  # keep the logs of a failure
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- one sweep through SLURM, one locally -----------------------------------------------------
+
+
+@dataclass
+class Job:
+    id: str
+    comment: str
+    state: str
+    tres_per_job: str
+    job_gres: str
+
+
+@dataclass
+class Sweep:
+    slurm: Path  # the project run through SLURM
+    local: Path  # the same project run locally
+    output: str  # Snakemake's output of the SLURM run
+    jobs: list[Job]  # every SLURM job of that run, in submission order
+    cancelled: str | None  # the job id cancelled mid-run, if a checkpoint appeared
+    tasks: str = field(repr=False)  # log/tasks.log: what slurm-up.sh's TaskProlog saw
+
+    @property
+    def projects(self) -> tuple[Path, Path]:
+        return self.slurm, self.local
+
+
+def make_project(folder: Path) -> Path:
+    for name, size in IMAGES.items():
+        path = folder / f"inputs/{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make_image(path, size, seed=len(name) + size[0])
+    (folder / "config").mkdir()
+    (folder / "config/config.yaml").write_text(CONFIG)
+    return folder
+
+
+def slurm_profile(folder: Path) -> Path:
+    """profiles/slurm as shipped, with this cluster's partition in place of the placeholders."""
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    profile["default-resources"].update(slurm_account="stylesweep", slurm_partition=PARTITION)
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
+    return folder
+
+
+def snakemake(project: Path, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    targets = [f"results/runs/{run}/final.png" for run in TARGETS]
+    cmd = [BIN / "snakemake", "--snakefile", ROOT / "Snakefile", "--directory", project]
+    # --workflow-profile none: profiles/default is this machine's, not the cluster's.
+    cmd += ["--workflow-profile", "none", *THREADS, *args, *targets]
+    with log.open("w") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def job_id_of(cluster: Cluster, comment: str, state: str = "RUNNING") -> str | None:
+    out = cluster.run("squeue", "-h", "-t", state, "-o", "%i|%k")
+    ids = [i for i, c in (line.split("|", 1) for line in out.splitlines()) if c == comment]
+    return ids[0] if ids else None
+
+
+def jobs_of(cluster: Cluster, run_uuid: str) -> list[Job]:
+    """Every job of one Snakemake run (the plugin names them by its run id), from slurmctld."""
+    ids = cluster.run("squeue", "-h", "-t", "all", "--name", run_uuid, "-o", "%i").split()
+    jobs = []
+    for i in sorted(ids, key=int):
+        show = cluster.run("scontrol", "show", "job", "-d", i)
+
+        def value(key: str, text: str = show) -> str:
+            found = re.search(rf"\b{key}=(\S*)", text)
+            return "" if not found or found[1] == "(null)" else found[1]
+
+        jobs.append(
+            Job(i, value("Comment"), value("JobState"), value("TresPerJob"), value("JOB_GRES"))
+        )
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def swept(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    """The three runs through SLURM (cancelling the long one once it has a checkpoint) and locally.
+
+    Both run at once: their bytes cannot depend on it.
+    """
+    base = tmp_path_factory.mktemp("slurm-sweep")
+    slurm, local = make_project(base / "slurm"), make_project(base / "local")
+    profile = slurm_profile(base / "profile")
+    local_run = snakemake(local, "--cores", "2", env=cluster.env, log=base / "local.log")
+    slurm_run = snakemake(
+        slurm,
+        "--profile",
+        str(profile),
+        # Every run asks for a GPU on its own terms; here only the GPU style's does.
+        "--set-resources",
+        f"stylize:gpu=int(wildcards.style == {GPU_STYLE!r})",
+        # Quick status checks and every job's SLURM log kept: evidence for the tests.
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--slurm-keep-successful-logs",
+        env=cluster.env,
+        log=base / "slurm.log",
+    )
+    cancelled = None
+    checkpoint = slurm / "results/runs" / LONG_RUN / CHECKPOINT
+    deadline = time.monotonic() + 600
+    while slurm_run.poll() is None and time.monotonic() < deadline:
+        if cancelled is None and checkpoint.exists():
+            cancelled = job_id_of(cluster, comment_of(LONG_RUN))
+            if cancelled:
+                cluster.run("scancel", cancelled)
+        time.sleep(0.2)
+    for proc in (slurm_run, local_run):
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=120)
+    output = (base / "slurm.log").read_text()
+    assert slurm_run.returncode == 0, output[-5000:]
+    assert local_run.returncode == 0, (base / "local.log").read_text()[-5000:]
+    run_uuid = re.search(r"SLURM run ID: (\S+)", output)
+    assert run_uuid, output[-3000:]
+    return Sweep(
+        slurm,
+        local,
+        output,
+        jobs_of(cluster, run_uuid[1]),
+        cancelled,
+        (cluster.folder / "log/tasks.log").read_text(),
+    )
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def test_every_job_went_through_sbatch(swept: Sweep) -> None:
+    done = [job for job in swept.jobs if job.state == "COMPLETED"]
+    assert sorted(job.comment for job in done) == sorted(comment_of(run) for run in TARGETS)
+    assert {job.state for job in swept.jobs} <= {"COMPLETED", "CANCELLED"}
+    for job in done:
+        assert f"submitted with SLURM jobid {job.id}" in swept.output
+        assert list((swept.slurm / ".snakemake/slurm_logs").rglob(f"{job.id}.log"))
+
+
+@pytest.mark.parametrize("run", TARGETS)
+def test_results_equal_a_local_run(swept: Sweep, run: str) -> None:
+    folder = f"results/runs/{run}"
+    assert (swept.slurm / folder / "final.png").read_bytes() == (
+        swept.local / folder / "final.png"
+    ).read_bytes()
+    there, here = (json.loads((p / folder / "run.json").read_text()) for p in swept.projects)
+    assert there["threads"] == here["threads"] == 1
+    assert there["device"] == here["device"] == "cpu"
+
+
+def test_a_job_that_asks_for_a_gpu_gets_one_of_its_own(swept: Sweep) -> None:
+    # slurmctld's record: the request (TresPerJob) and the typed device it assigned (JOB_GRES).
+    for job in swept.jobs:
+        wants_gpu = job.comment == comment_of(GPU_RUN)
+        assert (job.tres_per_job, job.job_gres) == (
+            ("gres:gpu:1", "gpu:fake:1") if wants_gpu else ("", "")
+        ), job
+    # The job's own view: the step that runs the rule (step 0, under srun) has its GPU in
+    # CUDA_VISIBLE_DEVICES, as the cluster's TaskProlog recorded; the others have none.
+    for job in swept.jobs:
+        if job.state == "COMPLETED":
+            seen = re.findall(
+                rf"^job={job.id} step=0 CUDA_VISIBLE_DEVICES=(\S+)$", swept.tasks, re.M
+            )
+            expected = {"0", "1"} if job.comment == comment_of(GPU_RUN) else {"unset"}
+            assert len(seen) == 1 and seen[0] in expected, (job, seen)
+
+
+def test_a_cancelled_job_resumes_from_its_checkpoint(swept: Sweep) -> None:
+    assert swept.cancelled, (
+        f"no {CHECKPOINT} appeared in results/runs/{LONG_RUN} while its job ran: the stylize "
+        f"rule must write one every save_iter"
+    )
+    states = [(j.id, j.state) for j in swept.jobs if j.comment == comment_of(LONG_RUN)]
+    assert states[0] == (swept.cancelled, "CANCELLED")
+    # The profile's `retries` resubmitted it, and the new job carried on from the checkpoint.
+    assert [state for _, state in states[1:]] == ["COMPLETED"]
+    record = json.loads((swept.slurm / "results/runs" / LONG_RUN / "run.json").read_text())
+    assert record["resumed_from"] and record["resumed_from"] % SAVE_ITER == 0
+    assert not (swept.slurm / "results/runs" / LONG_RUN / CHECKPOINT).exists()
+
+
+# --- the scripts themselves ------------------------------------------------------------------
+
+
+def test_slurm_up_again_reuses_the_running_cluster(cluster: Cluster) -> None:
+    pids = (cluster.folder / "pids").read_text()
+    start = time.monotonic()
+    again = subprocess.run([UP, cluster.folder], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stderr
+    assert time.monotonic() - start < 10
+    assert (cluster.folder / "pids").read_text() == pids
+    assert cluster.run("sinfo", "-h", "-o", "%T").split() in (["idle"], ["mixed"])
+
+
+def test_slurm_down_with_nothing_to_stop(tmp_path: Path) -> None:
+    down = subprocess.run([DOWN, tmp_path], capture_output=True, text=True, timeout=30)
+    assert down.returncode == 0
+    assert "nothing to stop" in down.stderr
