@@ -13,12 +13,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from . import __version__
 from .errors import StyleSweepError
 from .models import REGISTRY
-from .options import Options, defaults, flag
+from .options import Options, auto_scales, defaults, flag
 
 log = logging.getLogger("stylesweep")
 
@@ -49,6 +47,13 @@ HELP = {
     "style_layers": "layers for the style loss (space- or comma-separated)",
     "model": f"model from the registry: {', '.join(REGISTRY)}",
     "device": "auto, cpu, cuda, cuda:N or mps (auto: CUDA when present)",
+    "scales": "coarse-to-fine: smaller longest sides (px, ascending) optimized before "
+    "image_size, each from the previous result; 'auto' is image_size/4 and /2 (those >= 64)",
+    "scale_iterations": "iterations at each of --scales (one count for all, or one per scale)",
+    "precision": "fp32, tf32 (TF32 tensor cores on CUDA) or bf16 (network under bfloat16 "
+    "autocast; losses and optimizer in fp32)",
+    "cudnn_benchmark": "let cuDNN autotune its convolution algorithms (may be nondeterministic)",
+    "lbfgs_sync_free": "L-BFGS without GPU-host syncs (same trajectory within float rounding)",
 }
 
 
@@ -166,6 +171,10 @@ def options_from_args(args: argparse.Namespace) -> Options:
             items = _split(value, str)
             if name == "style_blend_weights" and items == ["nil"]:
                 continue
+            if name == "scales" and items == ["auto"]:
+                size = given.get("image_size", defaults()["image_size"])
+                given[name] = auto_scales(int(size))
+                continue
             value = tuple(elem(v) for v in items)
         given[name] = value
     if args.ns_original_colors is not None:
@@ -187,8 +196,8 @@ def _stylize(args: argparse.Namespace) -> int:
     from .runner import run
 
     opts = options_from_args(args)
-    if args.cudnn_autotune:
-        torch.backends.cudnn.benchmark = True
+    if args.cudnn_autotune:  # neural-style's spelling of --cudnn-benchmark
+        opts = opts.replace(cudnn_benchmark=True)
     out = Path(opts.output_image)
     stem = str(out.with_suffix("")).replace("{", "{{").replace("}", "}}")
     frames = args.frames or f"{stem}_{{iteration}}{out.suffix}"

@@ -11,6 +11,9 @@ from .errors import OptionError
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("random", "image")
 POOLINGS = ("max", "avg")
+PRECISIONS = ("fp32", "tf32", "bf16")
+# What settings may differ by and still be optimized together as one batch (transfer.stylize_batch).
+BATCH_FIELDS = ("content_weight", "style_weight", "tv_weight")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,21 @@ class Options:
     # stylesweep additions: a registry name and the device (auto|cpu|cuda|cuda:N|mps).
     model: str = "vgg19"
     device: str = "auto"
+    # stylesweep addition, coarse-to-fine: longest sides (px, ascending, each below image_size)
+    # optimized before image_size, each starting from the previous result upsampled. Empty is
+    # neural-style's single scale. `scale_iterations`: one count per scale, or one for all.
+    scales: tuple[int, ...] = ()
+    scale_iterations: tuple[int, ...] = (200,)
+    # stylesweep addition, GPU fast path: fp32 (IEEE, as neural-style), tf32 (TF32 tensor cores
+    # for convolutions and matmuls on GPUs that have them), bf16 (the network under bfloat16
+    # autocast; losses and optimizer state stay fp32). fp32 until measured on a GPU (bench/).
+    precision: str = "fp32"
+    # cuDNN's autotuner (neural-style's -cudnn_autotune); off by default: it may pick
+    # nondeterministic algorithms.
+    cudnn_benchmark: bool = False
+    # L-BFGS with no host syncs (torch's syncs about 2 x history times per step); the same
+    # trajectory as torch's within float rounding. Batched settings always use it.
+    lbfgs_sync_free: bool = False
     # Record of how the run was asked for; filled by the CLI, not part of the maths.
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -139,6 +157,55 @@ def validate(o: Options) -> None:
         or o.device in ("cpu", "cuda", "mps")
         or (o.device.startswith("cuda:") and o.device[5:].isdigit()),
         f"device: must be auto, cpu, cuda, cuda:N or mps, got {o.device!r}",
+    )
+    previous = 0
+    for px in o.scales:
+        _require(px >= 16, f"scales: {px} is below the minimum of 16 pixels")
+        _require(px > previous, f"scales: must be ascending, got {list(o.scales)}")
+        previous = px
+    _require(
+        previous < o.image_size,
+        f"scales: each must be below image_size {o.image_size}, got {list(o.scales)}",
+    )
+    _require(
+        len(o.scale_iterations) == 1 or len(o.scale_iterations) == len(o.scales),
+        f"scale_iterations: give one count, or one per scale ({len(o.scales)}), "
+        f"got {list(o.scale_iterations)}",
+    )
+    _require(
+        all(n >= 1 for n in o.scale_iterations),
+        f"scale_iterations: each must be >= 1, got {list(o.scale_iterations)}",
+    )
+    _require(
+        o.precision in PRECISIONS,
+        f"precision: must be one of {', '.join(PRECISIONS)}, got {o.precision!r}",
+    )
+
+
+def auto_scales(image_size: int) -> tuple[int, ...]:
+    """The default ladder (`--scales auto`): image_size/4 and image_size/2, those >= 64 px."""
+    return tuple(px for px in (image_size // 4, image_size // 2) if px >= 64)
+
+
+def ladder(o: Options) -> tuple[tuple[int, int], ...]:
+    """(longest side in px, iterations) of every scale in order; the last is image_size."""
+    counts = (
+        o.scale_iterations * len(o.scales) if len(o.scale_iterations) == 1 else o.scale_iterations
+    )
+    return (*zip(o.scales, counts, strict=True), (o.image_size, o.num_iterations))
+
+
+def total_iterations(o: Options) -> int:
+    """Iterations over every scale: what the loop numbers continuously."""
+    return sum(n for _, n in ladder(o))
+
+
+def batch_key(o: Options) -> tuple[Any, ...]:
+    """Settings with equal keys differ only in loss weights and may run as one batch."""
+    return tuple(
+        (k, tuple(v) if isinstance(v, list) else v)
+        for k, v in o.to_dict().items()
+        if k not in BATCH_FIELDS and k != "output_image"
     )
 
 

@@ -1,0 +1,149 @@
+"""The GPU figures, in one prepared run (under 8 minutes on one H200); writes them to a file.
+
+    python bench/gpu.py [--out bench/gpu-results.txt] [--weights vgg19-d01eb7cb.pth]
+
+Needs only PyTorch and this project. Without CUDA it says so and exits 0 (nothing measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import common  # noqa: E402
+
+from stylesweep import transfer  # noqa: E402
+from stylesweep.options import auto_scales, total_iterations  # noqa: E402
+
+SIZE = 512
+# Six settings of one content x style that differ only in loss weights.
+WEIGHTS = [(5.0, s, 1e-3) for s in (30.0, 100.0, 300.0)] + [(20.0, s, 1e-3) for s in (30, 100, 300)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(Path(__file__).with_name("gpu-results.txt")))
+    parser.add_argument("--weights", help="a vgg19 weight file (default: the random model)")
+    parser.add_argument("--iterations", type=int, default=1000, help="the single-scale run")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("bench/gpu.py: no CUDA device visible to this torch; nothing measured (skipped)")
+        return 0
+    device = torch.device("cuda")
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+        Path(args.out).write_text("\n".join(lines) + "\n")  # kept up to date if killed
+
+    extractor, convention, name = common.model(args.weights, device)
+    content, styles = common.inputs(SIZE)
+    say(
+        f"# stylesweep GPU bench {time.strftime('%Y-%m-%d %H:%M')}: "
+        f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}, {name} model, "
+        f"{SIZE} px"
+    )
+
+    def timed(opts, settings=None, n=None) -> tuple[float, list[transfer.Result]]:
+        """(seconds, results) for one run or a batch, synchronised."""
+        opts = opts if n is None else opts.replace(num_iterations=n)
+        group = (
+            [opts]
+            if settings is None
+            else [o.replace(num_iterations=opts.num_iterations) for o in settings]
+        )
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = transfer.stylize_batch(group, extractor, convention, content, styles, device=device)
+        torch.cuda.synchronize()
+        return time.perf_counter() - start, out
+
+    base = common.options(SIZE, model=name, num_iterations=100, device="cuda")
+    variants = {
+        "fp32 (IEEE)": base,
+        "tf32": base.replace(precision="tf32"),
+        "bf16": base.replace(precision="bf16"),
+        "tf32 + cudnn_benchmark + sync-free L-BFGS": base.replace(
+            precision="tf32", cudnn_benchmark=True, lbfgs_sync_free=True
+        ),
+        "bf16 + cudnn_benchmark + sync-free L-BFGS": base.replace(
+            precision="bf16", cudnn_benchmark=True, lbfgs_sync_free=True
+        ),
+    }
+
+    # 1. Seconds per iteration at 512 px, and the final loss after 300 iterations.
+    say("\n## s/iteration at 512 px (median of 3 x 50 iterations) and total loss after 300")
+    fp32_loss = None
+    for label, opts in variants.items():
+        timed(opts, n=5)  # warm-up (and cuDNN's autotuning)
+        per = sorted(timed(opts, n=50)[0] / 50 for _ in range(3))[1]
+        loss = timed(opts, n=300)[1][0].final_losses["total"]
+        fp32_loss = fp32_loss or loss
+        say(
+            f"{label:<44} {per * 1000:8.2f} ms/it   loss {loss:.5g} "
+            f"({(loss - fp32_loss) / fp32_loss:+.2%} vs fp32)"
+        )
+
+    # 2. The engine against a plain eager NCHW loop of the same computation (fp32).
+    with transfer.backend_flags(base, device):
+        plain = common.plain_loop(base, extractor, convention, content, styles, device)
+        plain_s = common.median_s_per_iteration(plain, 50, 3)
+    engine_s = sorted(timed(base, n=50)[0] / 50 for _ in range(3))[1]
+    say(
+        f"\n## engine vs plain loop, fp32: {engine_s * 1000:.2f} vs {plain_s * 1000:.2f} ms/it, "
+        f"ratio {engine_s / plain_s:.2f}"
+    )
+
+    # 3. A batch of 6 settings against 6 separate runs, 100 iterations each.
+    for label, opts in (("fp32", base), ("fast (tf32, sync-free)", variants[list(variants)[3]])):
+        settings = [
+            opts.replace(content_weight=c, style_weight=s, tv_weight=t) for c, s, t in WEIGHTS
+        ]
+        timed(opts, settings, n=3)
+        separate = sum(timed(o)[0] for o in settings)
+        batch, _ = timed(opts, settings)
+        say(
+            f"\n## batch of 6 vs 6 separate runs, 100 iterations, {label}: {batch:.1f} s vs "
+            f"{separate:.1f} s: throughput x{separate / batch:.2f}"
+        )
+
+    # 4. Coarse to fine: single scale (args.iterations at 512 px) vs the auto ladder.
+    single = base.replace(num_iterations=args.iterations)
+    ladder = single.replace(scales=auto_scales(SIZE), scale_iterations=(200,))
+    for label, opts in (("fp32", None), ("fast", variants[list(variants)[3]])):
+        extra = (
+            {}
+            if opts is None
+            else dict(precision="tf32", cudnn_benchmark=True, lbfgs_sync_free=True)
+        )
+        t_single, (ref,) = timed(single.replace(**extra))
+        target = ref.final_losses["total"]
+        t_ladder, (res,) = timed(ladder.replace(**extra))
+        final = res.scales[-1]
+        hit = next(((it, t) for it, v, t in res.rows if it >= final.first and v[0] <= target), None)
+        say(
+            f"\n## coarse to fine, {label}: single {args.iterations} its {t_single:.1f} s "
+            f"(loss {target:.5g}); ladder {list(ladder.scales)} x 200 then {SIZE} px, "
+            f"{total_iterations(ladder)} its {t_ladder:.1f} s (loss "
+            f"{res.final_losses['total']:.5g}); "
+            + (
+                f"reached the single-scale loss at iteration {hit[0]} after {hit[1]:.1f} s: "
+                f"ratio {hit[1] / t_single:.2f}"
+                if hit
+                else "did not reach the single-scale loss"
+            )
+        )
+    say(f"\npeak memory allocated: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
