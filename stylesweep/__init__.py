@@ -2,21 +2,66 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: E402
-    FetchError,
-    ImageError,
-    ModelError,
-    NumericalError,
-    OptionError,
-    StyleSweepError,
-)
-from .losses import content_loss, gram, style_loss, tv_loss  # noqa: E402
-from .models import REGISTRY, ModelSpec, build_extractor, get_spec  # noqa: E402
-from .options import Options  # noqa: E402
-from .runner import RunResult, run  # noqa: E402
-from .transfer import Progress, Result, stylize  # noqa: E402
+# Public name -> the module defining it, imported on first use: the workflow's parse and its
+# GIF, sheet and plot jobs import stylesweep.sweep or stylesweep.present, and must not pay
+# seconds for torch each time.
+_EXPORTS = {
+    "FetchError": "errors",
+    "ImageError": "errors",
+    "ModelError": "errors",
+    "NumericalError": "errors",
+    "OptionError": "errors",
+    "StyleSweepError": "errors",
+    "content_loss": "losses",
+    "gram": "losses",
+    "style_loss": "losses",
+    "tv_loss": "losses",
+    "REGISTRY": "registry",
+    "ModelSpec": "registry",
+    "build_extractor": "models",
+    "get_spec": "registry",
+    "Options": "options",
+    "RunResult": "runner",
+    "run": "runner",
+    "Progress": "transfer",
+    "Result": "transfer",
+    "stylize": "transfer",
+}
+
+if TYPE_CHECKING:
+    from .errors import (
+        FetchError,
+        ImageError,
+        ModelError,
+        NumericalError,
+        OptionError,
+        StyleSweepError,
+    )
+    from .losses import content_loss, gram, style_loss, tv_loss
+    from .models import build_extractor
+    from .options import Options
+    from .registry import REGISTRY, ModelSpec, get_spec
+    from .runner import RunResult, run
+    from .transfer import Progress, Result, stylize
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "REGISTRY",

@@ -30,6 +30,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, final)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -38,6 +40,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             # A full disk, a file size limit, a folder made read-only meanwhile.
             raise OutputError(f"{final}: cannot write ({exc.strerror or exc})") from exc
         raise
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as f:  # reading it does not change it (Linux)
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore, the only portable way to read it
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -33,3 +33,7 @@ class OutputError(StyleSweepError):
 
 class ResourceError(StyleSweepError):
     """A run that does not fit the device's memory."""
+
+
+class ConfigError(StyleSweepError):
+    """A workflow config that cannot become a list of runs."""

@@ -22,7 +22,7 @@ from typing import IO, TextIO
 
 from . import digest
 from .errors import FetchError, StyleSweepError
-from .models import ModelSpec, get_spec
+from .registry import ModelSpec, get_spec
 
 try:
     import fcntl

@@ -26,15 +26,9 @@ from . import __version__, images
 from .atomic import atomic_path, write_text
 from .digest import cached_sha256, sha256_file
 from .errors import ImageError, OptionError, OutputError, ResourceError
-from .models import (
-    ARCHITECTURES,
-    ModelSpec,
-    build_extractor,
-    check_layers,
-    get_spec,
-    layer_names,
-)
-from .options import Options, to_argv
+from .memory import estimate_memory_mb
+from .models import ModelSpec, build_extractor, check_layers, get_spec, layer_names
+from .options import Options, to_argv, total_iterations
 from .transfer import Checkpoint, Progress, Result, stylize
 
 log = logging.getLogger(__name__)
@@ -92,52 +86,6 @@ def _check_size(path: str, img: PIL.Image.Image, need: int, what: str) -> None:
             f"{path}: is {w}x{h} pixels after resizing ({what}); the model needs at least "
             f"{need} pixels on each side for its deepest layer"
         )
-
-
-def estimate_memory_mb(
-    spec: ModelSpec,
-    opts: Options,
-    size: tuple[int, int],
-    style_sizes: list[tuple[int, int]],
-    *,
-    device: str = "cpu",
-) -> float:
-    """An estimate of a run's peak memory in MiB, from the image sizes and the architecture.
-
-    The optimized image's forward pass keeps every layer's output for the backward pass (conv
-    and ReLU outputs, float32), and the backward pass briefly holds two more of the largest;
-    style targets are computed one image at a time without gradients; L-BFGS keeps
-    2 x lbfgs_num_correction vectors of the image's size. On the CPU the interpreter, torch and
-    the weights add about 1000 MiB (measured: 1054 MiB peak RSS at 64 px); on a GPU the CUDA
-    context takes about 500 MiB of the device.
-    """
-    names = layer_names(spec.arch)
-    depth = max(names.index(n) for n in opts.content_layers + opts.style_layers) + 1
-
-    def activations(w: int, h: int) -> tuple[int, int, int]:
-        """(floats kept for backward, largest layer, weights) of the cut network at w x h."""
-        total = largest = weights = 0
-        channels, index = 3, 0
-        for v in ARCHITECTURES[spec.arch]:
-            if index >= depth:
-                break
-            if v == "M":
-                w, h, index = w // 2, h // 2, index + 1
-                total += channels * w * h
-            else:
-                weights += int(v) * (channels * 9 + 1)
-                channels, index = int(v), index + 2
-                total += 2 * channels * w * h  # conv and ReLU outputs
-                largest = max(largest, channels * w * h)
-        return total, largest, weights
-
-    total, largest, weights = activations(*size)
-    style_peak = max((activations(*s)[0] for s in style_sizes), default=0)
-    pixels = 3 * size[0] * size[1]
-    history = 2 * opts.lbfgs_num_correction * pixels if opts.optimizer == "lbfgs" else 2 * pixels
-    floats = max(total + 2 * largest, style_peak) + history + 8 * pixels + weights
-    base = 1000.0 if device == "cpu" else 500.0
-    return base + floats * 4 / 2**20
 
 
 def _fingerprint(opts: Options, record_inputs: dict[str, Any], weights_sha: str | None) -> str:
@@ -260,9 +208,15 @@ def _peak_memory_mb(device: torch.device) -> dict[str, float]:
 
 
 def _losses_tsv(result: Result) -> str:
-    lines = ["\t".join(("iteration", *result.names, "elapsed_s"))]
+    # A coarse-to-fine run says which size each iteration ran at.
+    multi = len(result.scales) > 1
+    lines = [
+        "\t".join(("iteration", *result.names, *(("scale_px",) if multi else ()), "elapsed_s"))
+    ]
     for it, values, elapsed in result.rows:
-        lines.append("\t".join((str(it), *(f"{v:.9g}" for v in values), f"{elapsed:.3f}")))
+        scale = result.scale_of(it)
+        extra = (str(max(scale.size)),) if multi and scale is not None else ()
+        lines.append("\t".join((str(it), *(f"{v:.9g}" for v in values), *extra, f"{elapsed:.3f}")))
     return "\n".join(lines) + "\n"
 
 
@@ -376,7 +330,8 @@ def run(
             raise ResourceError(_oom_message(opts, content_img.size, device, need))
     fingerprint = _fingerprint(opts, {k: v and _digests(v) for k, v in inputs.items()}, weights_sha)
     ckpt_path = Path(checkpoint) if checkpoint else None
-    loaded = _load_checkpoint(ckpt_path, fingerprint, opts.num_iterations) if ckpt_path else None
+    total = total_iterations(opts)
+    loaded = _load_checkpoint(ckpt_path, fingerprint, total) if ckpt_path else None
     resume = loaded[0] if loaded else None
     if resume is not None:
         seed = resume.seed  # the seed that made the checkpoint, if -1 picked a new one
@@ -457,6 +412,8 @@ def run(
         "size": {"width": content_img.size[0], "height": content_img.size[1]},
         "style_sizes": [{"width": s.size[0], "height": s.size[1]} for s in style_imgs],
         "device": str(device),
+        # Which physical GPU "cuda:0" was: set by a scheduler or by the workflow's GPU lock.
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "device_name": _device_name(device),
         "versions": {
             "stylesweep": __version__,
@@ -467,7 +424,7 @@ def run(
         },
         "threads": torch.get_num_threads(),
         "wall_time_s": round(result.elapsed, 3),
-        "iterations_per_s": round(opts.num_iterations / max(result.elapsed, 1e-9), 4),
+        "iterations_per_s": round(total / max(result.elapsed, 1e-9), 4),
         "peak_memory": _peak_memory_mb(device),
         "estimated_memory_mb": round(need, 1),
         "resumed_from": resume.iteration if resume else None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -242,3 +244,12 @@ def test_public_api():
         "stylize",
         "tv_loss",
     }
+
+
+def test_every_public_name_resolves_and_planning_needs_no_torch():
+    for name in stylesweep.__all__:
+        assert getattr(stylesweep, name) is not None
+    # the workflow plans sweeps and draws sheets in many short processes: no torch there
+    code = "import sys, stylesweep.sweep, stylesweep.registry, stylesweep.memory; "
+    code += "sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

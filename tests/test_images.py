@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -115,3 +117,10 @@ def test_original_colors_keeps_content_chroma_and_stylized_luminance():
     out = images.rgb_to_yuv(images.original_colors(content, stylized))
     assert torch.allclose(out[:, 0], images.rgb_to_yuv(stylized)[:, 0], atol=1e-5)
     assert torch.allclose(out[:, 1:], images.rgb_to_yuv(content)[:, 1:], atol=1e-5)
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    images.save_image(torch.rand(1, 3, 4, 4), tmp_path / "p.png")
+    old = os.umask(0o022)
+    os.umask(old)
+    assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o666 & ~old

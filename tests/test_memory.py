@@ -9,8 +9,9 @@ import torch
 
 from stylesweep import runner
 from stylesweep.errors import ResourceError
-from stylesweep.models import get_spec
+from stylesweep.memory import estimate_memory_mb
 from stylesweep.options import Options
+from stylesweep.registry import get_spec
 
 
 def _opts(**kw) -> Options:
@@ -21,7 +22,7 @@ def test_the_estimate_grows_with_the_image_and_the_lbfgs_history():
     spec = get_spec("random")
 
     def est(size, **kw):
-        return runner.estimate_memory_mb(spec, _opts(**kw), (size, size), [(size, size)])
+        return estimate_memory_mb(spec, _opts(**kw), (size, size), [(size, size)])
 
     assert est(128) < est(256) < est(512)
     # activations and history scale with the pixels: 4x the pixels, close to 4x the growth

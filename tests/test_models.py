@@ -168,3 +168,11 @@ def test_torchvision_preprocessing_is_imagenet_normalisation():
     assert torch.allclose(preprocess(rgb, "torchvision"), torch.zeros(1, 3, 1, 1), atol=1e-6)
     x = torch.rand(1, 3, 4, 4)
     assert torch.allclose(deprocess(preprocess(x, "torchvision"), "torchvision"), x, atol=1e-6)
+
+
+def test_the_layer_tables_are_torchvisions():
+    from torchvision.models import vgg as tv_vgg
+
+    from stylesweep.registry import ARCHITECTURES
+
+    assert ARCHITECTURES == {"vgg16": tv_vgg.cfgs["D"], "vgg19": tv_vgg.cfgs["E"]}
