@@ -96,7 +96,9 @@ def write_gif(
     hold_ms: int = 1500,
 ) -> None:
     """An endlessly looping GIF; the last image is held for `hold_ms`."""
-    durations = [frame_ms] * (len(images) - 1) + [hold_ms]
+    durations: list[int] | int = [frame_ms] * (len(images) - 1) + [hold_ms]
+    if len(images) == 1:
+        durations = hold_ms  # Pillow takes a list only for several frames
     stack = np.stack([np.asarray(im.convert("RGB")) for im in images])
     with atomic_path(path) as tmp:
         iio.imwrite(tmp, stack, extension=".gif", duration=durations, loop=0)

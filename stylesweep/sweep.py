@@ -431,9 +431,17 @@ def estimate_mem_mb(opts: Options, *, model: str = "vgg19") -> int:
     from .memory import estimate_memory_mb
     from .registry import get_spec
 
-    size = scaled_size(image_size_of(opts.content_image), opts.image_size)
+    def size_of(path: str, longest: int) -> tuple[int, int]:
+        # A file that cannot be read is the stylize job's to report, with its name; here it
+        # only must not stop the whole sweep, so assume a square.
+        try:
+            return scaled_size(image_size_of(path), longest)
+        except Exception:
+            return longest, longest
+
+    size = size_of(opts.content_image, opts.image_size)
     longest = style_size(opts.image_size, opts.style_scale)
-    styles = [scaled_size(image_size_of(p), longest) for p in opts.style_image]
+    styles = [size_of(p, longest) for p in opts.style_image]
     mib = estimate_memory_mb(get_spec(model), opts, size, styles, device="cpu")
     return int(math.ceil(MEMORY_MARGIN * mib * 1.048576 / 100) * 100)
 
@@ -454,3 +462,23 @@ def uses_gpu(device: str) -> bool:
 def alternatives(names: Iterable[str]) -> str:
     """A regex matching exactly one of `names` (a wildcard constraint)."""
     return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+
+
+def config_problem(error: BaseException) -> str:
+    """One line for a config that fails the schema: where, and what is wrong.
+
+    `error` is the schema validator's error, or one raised while handling it (as Snakemake's
+    validate() does).
+    """
+    found: Any = error
+    while found is not None and not hasattr(found, "absolute_path"):
+        found = found.__cause__ or found.__context__
+    if found is None:
+        return f"config: {str(error).splitlines()[-1]}"
+    where = ""
+    for part in found.absolute_path:
+        where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
+    message = found.message
+    if found.validator == "not" and "description" in found.validator_value:
+        message = found.validator_value["description"]  # the rule, not a dump of the config
+    return f"config: {where or 'top level'}: {message}"

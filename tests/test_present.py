@@ -161,3 +161,8 @@ def test_loss_plot_draws_each_nonzero_term(tmp_path: Path) -> None:
     out = tmp_path / "losses.png"
     present.save_figure(fig, out)
     assert Image.open(out).size == (640, 400)
+
+
+def test_a_gif_of_one_frame(tmp_path: Path) -> None:
+    present.write_gif(tmp_path / "one.gif", [Image.new("RGB", (8, 6), "red")], hold_ms=700)
+    assert iio.imread(tmp_path / "one.gif", index=None).shape[:3] == (1, 6, 8)

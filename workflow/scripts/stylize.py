@@ -6,10 +6,11 @@ import os
 import sys
 
 from stylesweep import gpus, runner, sweep
+from stylesweep.errors import StyleSweepError
 
 # stderr to the log: progress, warnings and a failure's traceback all land there. Snakemake
 # sets OMP_NUM_THREADS to the job's threads, which torch follows.
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+console, sys.stderr = sys.stderr, open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 options = sweep.build_options(
     snakemake.params.options,
@@ -21,13 +22,19 @@ options = sweep.build_options(
 )
 # The device comes from the config, not params: a finished sweep moved to another machine
 # must not rerun. The checkpoint is no output: it outlives a killed job, whose rerun resumes.
-with gpus.job_device(snakemake.config["device"]) as device:
-    runner.run(
-        options.replace(device=device),
-        frames=os.path.join(snakemake.output.frames, "{iteration:04d}.png"),
-        final_frame=True,
-        losses_tsv=snakemake.output.losses,
-        run_json=snakemake.output.run_json,
-        weights=snakemake.input.weights[0] if snakemake.input.weights else None,
-        checkpoint=os.path.join(os.path.dirname(snakemake.output.final), "checkpoint.pt"),
-    )
+try:
+    with gpus.job_device(snakemake.config["device"]) as device:
+        runner.run(
+            options.replace(device=device),
+            frames=os.path.join(snakemake.output.frames, "{iteration:04d}.png"),
+            final_frame=True,
+            losses_tsv=snakemake.output.losses,
+            run_json=snakemake.output.run_json,
+            weights=snakemake.input.weights[0] if snakemake.input.weights else None,
+            checkpoint=os.path.join(os.path.dirname(snakemake.output.final), "checkpoint.pt"),
+        )
+except StyleSweepError as error:
+    # A bad input or option: one line in the log and on the console, no traceback.
+    sys.stderr.write(f"{error}\n")
+    w = snakemake.wildcards
+    sys.exit(print(f"stylize {w.content}/{w.style}/{w.setting}: {error}", file=console) or 1)
