@@ -6,13 +6,19 @@ import os
 import sys
 
 from stylesweep import fetch
+from stylesweep.errors import StyleSweepError
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # logs and tracebacks alike
+console, sys.stderr = sys.stderr, open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-path = fetch.fetch(
-    snakemake.params.model,
-    os.path.dirname(snakemake.output[0]),
-    mirror=snakemake.params.mirror,
-    progress=False,
-)
+try:
+    path = fetch.fetch(
+        snakemake.params.model,
+        os.path.dirname(snakemake.output[0]),
+        mirror=snakemake.params.mirror,
+        progress=False,
+    )
+except StyleSweepError as error:
+    # No network, a 404, a bad checksum: one line, in the log and on the console.
+    sys.stderr.write(f"{error}\n")
+    sys.exit(print(f"fetch_weights: {error}", file=console) or 1)
 logging.info("%s: %s", snakemake.params.model, path)
