@@ -23,7 +23,7 @@ log = logging.getLogger("stylesweep")
 HELP = {
     "content_image": "the content image",
     "style_image": "one or more style images (space- or comma-separated)",
-    "style_blend_weights": "one weight per style image; normalised to sum 1 (default: equal)",
+    "style_blend_weights": "one weight per style image, normalised to sum 1; None: equal weights",
     "image_size": "longest side of the output, in pixels",
     "content_weight": "weight of the content loss",
     "style_weight": "weight of the style loss",
