@@ -10,7 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from stylesweep.images import load_image, resize_longest, to_tensor
 from stylesweep.models import build_extractor, get_spec
+from stylesweep.options import Options
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -63,3 +65,24 @@ def random_extractor():
     spec = get_spec("random")
     layers = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     return build_extractor(spec, layers)
+
+
+# A fast run on the tiny images: what most engine tests start from, changed per test.
+TINY_RUN = dict(image_size=32, num_iterations=20, print_iter=0, save_iter=0, model="random")
+
+
+def tiny_options(images: dict[str, Path], **changes) -> Options:
+    """Options for the tiny content and style_a with TINY_RUN, then `changes`."""
+    base = dict(content_image=str(images["content"]), style_image=(str(images["style_a"]),))
+    return Options(**{**base, **TINY_RUN, **changes})
+
+
+def tiny_tensors(
+    images: dict[str, Path], size: int = 32, styles: tuple[str, ...] = ("style_a",)
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The content and the `styles` as (1, 3, H, W) tensors, longest side `size`."""
+
+    def load(key: str) -> torch.Tensor:
+        return to_tensor(resize_longest(load_image(images[key]), size))
+
+    return load("content"), [load(key) for key in styles]

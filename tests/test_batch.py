@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import tiny_options
+from conftest import tiny_tensors as _tensors
 
-from stylesweep import images, transfer
+from stylesweep import transfer
 from stylesweep.errors import OptionError
 from stylesweep.options import Options, batch_key
 
@@ -13,25 +15,15 @@ from stylesweep.options import Options, batch_key
 WEIGHTS = [(5.0, 100.0, 1e-3), (5.0, 300.0, 1e-3), (20.0, 50.0, 1e-2)]
 
 
-def _tensors(tiny_images, size=32):
-    def load(key):
-        return images.to_tensor(images.resize_longest(images.load_image(tiny_images[key]), size))
-
-    return load("content"), [load("style_a")]
-
-
 def _settings(tiny_images, **kw) -> list[Options]:
-    base = dict(
-        content_image=str(tiny_images["content"]),
-        style_image=(str(tiny_images["style_a"]),),
-        image_size=32,
-        num_iterations=10,
-        print_iter=0,
-        save_iter=0,
-        model="random",
-    )
     return [
-        Options(**{**base, **kw}, content_weight=c, style_weight=s, tv_weight=t)
+        tiny_options(
+            tiny_images,
+            **{"num_iterations": 10, **kw},
+            content_weight=c,
+            style_weight=s,
+            tv_weight=t,
+        )
         for c, s, t in WEIGHTS
     ]
 

@@ -6,29 +6,10 @@ import logging
 
 import pytest
 import torch
+from conftest import tiny_options as _opts
+from conftest import tiny_tensors as _tensors
 
-from stylesweep import images, transfer
-from stylesweep.options import Options
-
-
-def _tensors(tiny_images, size=32):
-    def load(key):
-        return images.to_tensor(images.resize_longest(images.load_image(tiny_images[key]), size))
-
-    return load("content"), [load("style_a")]
-
-
-def _opts(tiny_images, **kw) -> Options:
-    base = dict(
-        content_image=str(tiny_images["content"]),
-        style_image=(str(tiny_images["style_a"]),),
-        image_size=32,
-        num_iterations=20,
-        print_iter=0,
-        save_iter=0,
-        model="random",
-    )
-    return Options(**{**base, **kw})
+from stylesweep import transfer
 
 
 def _totals(result: transfer.Result) -> list[float]:

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
+from conftest import tiny_options, tiny_tensors
 
-from stylesweep import cli, images, transfer
+from stylesweep import cli, transfer
 from stylesweep.errors import OptionError
 from stylesweep.options import Options, auto_scales, total_iterations
 
-
-def _tensors(tiny_images, size=64):
-    def load(key, px):
-        return images.to_tensor(images.resize_longest(images.load_image(tiny_images[key]), px))
-
-    return load("content", size), [load("style_a", size)]
+_tensors = functools.partial(tiny_tensors, size=64)
 
 
 def _opts(tiny_images, **kw) -> Options:
-    base = dict(
-        content_image=str(tiny_images["content"]),
-        style_image=(str(tiny_images["style_a"]),),
-        image_size=64,
-        scales=(32,),
-        scale_iterations=(8,),
-        num_iterations=8,
-        print_iter=0,
-        save_iter=4,
-        model="random",
-    )
-    return Options(**{**base, **kw})
+    base = dict(image_size=64, scales=(32,), scale_iterations=(8,), num_iterations=8, save_iter=4)
+    return tiny_options(tiny_images, **{**base, **kw})
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])

@@ -12,24 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_image
+from conftest import make_image, tiny_options
 
 from stylesweep import runner
 from stylesweep.options import Options
 
 
 def _opts(tiny_images, out: Path, **kw) -> Options:
-    base = dict(
-        content_image=str(tiny_images["content"]),
-        style_image=(str(tiny_images["style_a"]),),
-        image_size=32,
-        num_iterations=12,
-        print_iter=0,
-        save_iter=3,
-        model="random",
-        output_image=str(out),
-    )
-    return Options(**{**base, **kw})
+    base = dict(num_iterations=12, save_iter=3, output_image=str(out))
+    return tiny_options(tiny_images, **{**base, **kw})
 
 
 def _losses(path: Path) -> list[str]:

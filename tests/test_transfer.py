@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
+from conftest import tiny_options as _opts
+from conftest import tiny_tensors
 
 from stylesweep import images, transfer
 from stylesweep.errors import NumericalError
 from stylesweep.losses import content_loss, gram
 from stylesweep.models import preprocess
-from stylesweep.options import Options
 
-
-def _tensors(tiny_images):
-    def load(key):
-        return images.to_tensor(images.resize_longest(images.load_image(tiny_images[key]), 32))
-
-    return load("content"), [load("style_a"), load("style_b")]
-
-
-def _opts(tiny_images, **kw) -> Options:
-    base = dict(
-        content_image=str(tiny_images["content"]),
-        style_image=(str(tiny_images["style_a"]),),
-        image_size=32,
-        num_iterations=20,
-        print_iter=0,
-        save_iter=0,
-        model="random",
-    )
-    return Options(**{**base, **kw})
+_tensors = functools.partial(tiny_tensors, styles=("style_a", "style_b"))
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
