@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -14,6 +14,7 @@ import resource
 import secrets
 import shlex
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,17 @@ from . import __version__, images
 from .atomic import atomic_path, write_text
 from .digest import cached_sha256, sha256_file
 from .errors import ImageError, OptionError, OutputError, ResourceError
-from .memory import estimate_memory_mb
-from .models import ModelSpec, build_extractor, check_layers, get_spec, layer_names
+from .models import (
+    FeatureExtractor,
+    ModelSpec,
+    build_extractor,
+    check_layers,
+    get_spec,
+    layer_names,
+)
 from .options import Options, to_argv, total_iterations
-from .transfer import Checkpoint, Progress, Result, stylize
+from .sweep import batch_memory_mb
+from .transfer import Checkpoint, Progress, Result, stylize, stylize_batch
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +238,10 @@ class _Reporter:
         self.written: list[str] = []
         self.last = (0, 0.0)
 
+    def owns(self, frame: str) -> bool:
+        """Whether a frame file is one of this run's (a batch restores each member's own)."""
+        return self.frames is not None and Path(frame).parent == Path(self.frames).parent
+
     def __call__(self, p: Progress) -> None:
         last = p.iteration == p.num_iterations
         if p.image is not None and self.frames and (not last or self.final_frame):
@@ -256,6 +268,252 @@ class _Reporter:
                 "  [random model: stand-in]" if self.stand_in else "",
             )
             self.last = (p.iteration, p.elapsed)
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """Where a run's files go besides its final image (`output_image`); None writes none.
+
+    `frames` is a str.format pattern with `{iteration}`.
+    """
+
+    frames: str | None = None
+    losses_tsv: str | None = None
+    run_json: str | None = None
+
+
+@dataclass
+class _Setup:
+    """What a run or a batch shares, read and checked before any work."""
+
+    spec: ModelSpec
+    seed: int
+    device: torch.device
+    content_img: PIL.Image.Image
+    style_imgs: list[PIL.Image.Image]
+    init_img: PIL.Image.Image | None
+    weight_file: Path | None
+    weights_sha: str | None
+    inputs: dict[str, Any]  # path and sha256 of every input file
+    need: float  # the memory estimate, MiB
+
+    def fingerprint(self, opts: Options) -> str:
+        digests = {k: v and _digests(v) for k, v in self.inputs.items()}
+        return _fingerprint(opts, digests, self.weights_sha)
+
+    def tensors(self) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+        """content (1, 3, H, W), the style images, and the init image if any."""
+        init = images.to_tensor(self.init_img) if self.init_img is not None else None
+        return (
+            images.to_tensor(self.content_img),
+            [images.to_tensor(s) for s in self.style_imgs],
+            init,
+        )
+
+
+def _prepare(
+    settings: list[Options],
+    outputs: list[RunOutputs],
+    *,
+    weights: str | None,
+    weights_dir: str | None,
+    checkpoint: str | None,
+) -> _Setup:
+    """Check the options, read and size every input, find the weights, check every output's
+    folder and the memory: all before any work, so a bad file fails fast with no output."""
+    opts = settings[0]  # a batch's members share everything read here
+    spec = get_spec(opts.model)
+    check_layers(spec, opts.content_layers, "content_layers")
+    check_layers(spec, opts.style_layers, "style_layers")
+    device = resolve_device(opts.device)
+    min_px = min_side(spec, opts.content_layers + opts.style_layers)
+    content_img = images.resize_longest(images.load_image(opts.content_image), opts.image_size)
+    _check_size(opts.content_image, content_img, min_px, f"image_size {opts.image_size}")
+    style_px = images.style_size(opts.image_size, opts.style_scale)
+    style_imgs = []
+    for path in opts.style_image:
+        img = images.resize_longest(images.load_image(path), style_px)
+        _check_size(path, img, min_px, f"style_scale x image_size = {style_px}")
+        style_imgs.append(img)
+    init_img = None
+    if opts.init == "image" and opts.init_image:
+        init_img = images.load_image(opts.init_image).resize(
+            content_img.size, PIL.Image.Resampling.BILINEAR
+        )
+    weight_file = _weights_file(opts, spec, weights, weights_dir)
+    for o, out in zip(settings, outputs, strict=True):
+        for written in (o.output_image, out.losses_tsv, out.run_json):
+            if written is not None:
+                _writable_folder(Path(written))
+    if checkpoint is not None:
+        _writable_folder(Path(checkpoint))
+
+    inputs = {
+        "content_image": {"path": opts.content_image, "sha256": sha256_file(opts.content_image)},
+        "style_image": [{"path": p, "sha256": sha256_file(p)} for p in opts.style_image],
+        "init_image": (
+            {"path": opts.init_image, "sha256": sha256_file(opts.init_image)}
+            if opts.init_image
+            else None
+        ),
+    }
+    need = batch_memory_mb(
+        spec,
+        opts,
+        content_img.size,
+        [s.size for s in style_imgs],
+        device=device.type,
+        batch=len(settings),
+    )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        if need > torch.cuda.get_device_properties(device).total_memory / 2**20:
+            raise ResourceError(_oom_message(opts, content_img.size, device, need))
+    return _Setup(
+        spec=spec,
+        seed=resolve_seed(opts.seed),
+        device=device,
+        content_img=content_img,
+        style_imgs=style_imgs,
+        init_img=init_img,
+        weight_file=weight_file,
+        weights_sha=cached_sha256(weight_file) if weight_file else None,
+        inputs=inputs,
+        need=need,
+    )
+
+
+def _start(
+    setup: _Setup,
+    opts: Options,
+    ckpt_path: Path | None,
+    fingerprint: str,
+    reporters: list[_Reporter],
+) -> tuple[Checkpoint | None, FeatureExtractor]:
+    """The checkpoint to resume from, if any (its frames back on disk), and the model."""
+    loaded = _load_checkpoint(ckpt_path, fingerprint, total_iterations(opts)) if ckpt_path else None
+    resume = loaded[0] if loaded else None
+    if loaded:
+        setup.seed = loaded[0].seed  # the seed that made the checkpoint, if -1 picked a new one
+        for name, data in loaded[1].items():
+            if not Path(name).exists():
+                with atomic_path(name) as tmp:
+                    tmp.write_bytes(data)
+            owner = next((r for r in reporters if r.owns(name)), reporters[0])
+            owner.written.append(name)
+    spec = setup.spec
+    extractor = build_extractor(
+        spec,
+        opts.content_layers + opts.style_layers,
+        pooling=opts.pooling,
+        weights=setup.weight_file,
+    ).to(setup.device)
+    if spec.stand_in:
+        log.warning("%s", STAND_IN_NOTE)
+    log.info(
+        "content %s at %dx%d, %d style image(s), model %s on %s, seed %d",
+        opts.content_image,
+        *setup.content_img.size,
+        len(setup.style_imgs),
+        spec.name,
+        setup.device,
+        setup.seed,
+    )
+    return resume, extractor
+
+
+def _checkpointer(
+    ckpt_path: Path | None, fingerprint: str, reporters: list[_Reporter]
+) -> Callable[[Checkpoint], None] | None:
+    """The loop's on_checkpoint: the state with every frame written so far, by any member."""
+    if ckpt_path is None:
+        return None
+
+    def save(ckpt: Checkpoint) -> None:
+        _save_checkpoint(ckpt_path, fingerprint, [n for r in reporters for n in r.written], ckpt)
+
+    return save
+
+
+@contextlib.contextmanager
+def _oom_guard(opts: Options, setup: _Setup) -> Iterator[None]:
+    """A CUDA out-of-memory error as a ResourceError that says what to change."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as exc:
+        message = _oom_message(opts, setup.content_img.size, setup.device, setup.need)
+        raise ResourceError("out of memory: " + message) from exc
+
+
+def _finish(
+    opts: Options,
+    setup: _Setup,
+    result: Result,
+    reporter: _Reporter,
+    outputs: RunOutputs,
+    *,
+    resume: Checkpoint | None,
+    command: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> RunResult:
+    """Write one run's final image, losses.tsv and run.json (with `extra` added)."""
+    images.save_image(result.image, opts.output_image)
+    if outputs.losses_tsv:
+        write_text(outputs.losses_tsv, _losses_tsv(result))
+    spec, device, seed = setup.spec, setup.device, setup.seed
+    record = {
+        "stylesweep": __version__,
+        "stand_in": spec.stand_in,
+        "note": STAND_IN_NOTE if spec.stand_in else "",
+        "options": {**opts.to_dict(), "seed": seed},
+        "seed": seed,
+        "inputs": setup.inputs,
+        "model": {
+            "name": spec.name,
+            "description": spec.description,
+            "file": str(setup.weight_file) if setup.weight_file else None,
+            "sha256": setup.weights_sha,
+            "stand_in": spec.stand_in,
+        },
+        "size": {"width": setup.content_img.size[0], "height": setup.content_img.size[1]},
+        "style_sizes": [{"width": s.size[0], "height": s.size[1]} for s in setup.style_imgs],
+        "device": str(device),
+        # Which physical GPU "cuda:0" was: set by a scheduler or by the workflow's GPU lock.
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "device_name": _device_name(device),
+        "versions": {
+            "stylesweep": __version__,
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "pillow": PIL.__version__,
+            "python": platform.python_version(),
+        },
+        "threads": torch.get_num_threads(),
+        "wall_time_s": round(result.elapsed, 3),
+        "iterations_per_s": round(total_iterations(opts) / max(result.elapsed, 1e-9), 4),
+        "peak_memory": _peak_memory_mb(device),
+        "estimated_memory_mb": round(setup.need, 1),
+        "resumed_from": resume.iteration if resume else None,
+        "final_losses": result.final_losses,
+        "frames": reporter.written,
+        "output_image": opts.output_image,
+        "cwd": os.getcwd(),
+        "command": " ".join(
+            shlex.quote(a)
+            for a in (command or ["stylesweep", "stylize", *to_argv(opts, seed=seed)])
+        ),
+        "argv": sys.argv,
+        **(extra or {}),
+    }
+    if outputs.run_json:
+        write_text(outputs.run_json, json.dumps(record, indent=2) + "\n")
+    return RunResult(
+        output_image=Path(opts.output_image),
+        seed=seed,
+        device=str(device),
+        final_losses=result.final_losses,
+        record=record,
+    )
 
 
 def run(
@@ -285,167 +543,96 @@ def run(
         checkpoint: where to keep the loop's state every save_iter; a run started again with
             the same options resumes from it (and gets the same bytes); removed at the end.
     """
-    spec = get_spec(opts.model)
-    check_layers(spec, opts.content_layers, "content_layers")
-    check_layers(spec, opts.style_layers, "style_layers")
-    seed = resolve_seed(opts.seed)
-    device = resolve_device(opts.device)
-
-    # Read and size every input before any work, so a bad file fails fast with no output.
-    min_px = min_side(spec, opts.content_layers + opts.style_layers)
-    content_img = images.resize_longest(images.load_image(opts.content_image), opts.image_size)
-    _check_size(opts.content_image, content_img, min_px, f"image_size {opts.image_size}")
-    style_px = images.style_size(opts.image_size, opts.style_scale)
-    style_imgs = []
-    for path in opts.style_image:
-        img = images.resize_longest(images.load_image(path), style_px)
-        _check_size(path, img, min_px, f"style_scale x image_size = {style_px}")
-        style_imgs.append(img)
-    init_img = None
-    if opts.init == "image" and opts.init_image:
-        init_img = images.load_image(opts.init_image).resize(
-            content_img.size, PIL.Image.Resampling.BILINEAR
-        )
-    weight_file = _weights_file(opts, spec, weights, weights_dir)
-    for out in (opts.output_image, losses_tsv, run_json, checkpoint):
-        if out is not None:
-            _writable_folder(Path(out))
-
-    inputs = {
-        "content_image": {"path": opts.content_image, "sha256": sha256_file(opts.content_image)},
-        "style_image": [{"path": p, "sha256": sha256_file(p)} for p in opts.style_image],
-        "init_image": (
-            {"path": opts.init_image, "sha256": sha256_file(opts.init_image)}
-            if opts.init_image
-            else None
-        ),
-    }
-    weights_sha = cached_sha256(weight_file) if weight_file else None
-    need = estimate_memory_mb(
-        spec, opts, content_img.size, [s.size for s in style_imgs], device=device.type
+    outputs = RunOutputs(frames, losses_tsv, run_json)
+    setup = _prepare(
+        [opts], [outputs], weights=weights, weights_dir=weights_dir, checkpoint=checkpoint
     )
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        if need > torch.cuda.get_device_properties(device).total_memory / 2**20:
-            raise ResourceError(_oom_message(opts, content_img.size, device, need))
-    fingerprint = _fingerprint(opts, {k: v and _digests(v) for k, v in inputs.items()}, weights_sha)
+    fingerprint = setup.fingerprint(opts)
     ckpt_path = Path(checkpoint) if checkpoint else None
-    total = total_iterations(opts)
-    loaded = _load_checkpoint(ckpt_path, fingerprint, total) if ckpt_path else None
-    resume = loaded[0] if loaded else None
-    if resume is not None:
-        seed = resume.seed  # the seed that made the checkpoint, if -1 picked a new one
-
-    extractor = build_extractor(
-        spec, opts.content_layers + opts.style_layers, pooling=opts.pooling, weights=weight_file
-    ).to(device)
-    if spec.stand_in:
-        log.warning("%s", STAND_IN_NOTE)
-    log.info(
-        "content %s at %dx%d, %d style image(s), model %s on %s, seed %d",
-        opts.content_image,
-        *content_img.size,
-        len(style_imgs),
-        spec.name,
-        device,
-        seed,
-    )
-
-    reporter = _Reporter(frames, final_frame, spec.stand_in)
-    if loaded:
-        for name, data in loaded[1].items():
-            if not Path(name).exists():
-                with atomic_path(name) as tmp:
-                    tmp.write_bytes(data)
-            reporter.written.append(name)
-    try:
+    reporter = _Reporter(frames, final_frame, setup.spec.stand_in)
+    resume, extractor = _start(setup, opts, ckpt_path, fingerprint, [reporter])
+    content, styles, init = setup.tensors()
+    with _oom_guard(opts, setup):
         result = stylize(
             opts,
             extractor,
-            spec.convention,
-            images.to_tensor(content_img),
-            [images.to_tensor(s) for s in style_imgs],
-            init_image=images.to_tensor(init_img) if init_img is not None else None,
-            seed=seed,
-            device=device,
+            setup.spec.convention,
+            content,
+            styles,
+            init_image=init,
+            seed=setup.seed,
+            device=setup.device,
             callback=reporter,
-            on_checkpoint=(
-                functools.partial(_save_checkpoint, ckpt_path, fingerprint, reporter.written)
-                if ckpt_path
-                else None
-            ),
+            on_checkpoint=_checkpointer(ckpt_path, fingerprint, [reporter]),
             resume=resume,
         )
-    except torch.cuda.OutOfMemoryError as exc:
-        raise ResourceError(
-            "out of memory: " + _oom_message(opts, content_img.size, device, need)
-        ) from exc
-
-    images.save_image(result.image, opts.output_image)
-    if losses_tsv:
-        write_text(losses_tsv, _losses_tsv(result))
-    record = {
-        "stylesweep": __version__,
-        "stand_in": spec.stand_in,
-        "note": STAND_IN_NOTE if spec.stand_in else "",
-        "options": {**opts.to_dict(), "seed": seed},
-        "seed": seed,
-        "inputs": {
-            "content_image": {
-                "path": opts.content_image,
-                "sha256": sha256_file(opts.content_image),
-            },
-            "style_image": [{"path": p, "sha256": sha256_file(p)} for p in opts.style_image],
-            "init_image": (
-                {"path": opts.init_image, "sha256": sha256_file(opts.init_image)}
-                if opts.init_image
-                else None
-            ),
-        },
-        "model": {
-            "name": spec.name,
-            "description": spec.description,
-            "file": str(weight_file) if weight_file else None,
-            "sha256": weights_sha,
-            "stand_in": spec.stand_in,
-        },
-        "size": {"width": content_img.size[0], "height": content_img.size[1]},
-        "style_sizes": [{"width": s.size[0], "height": s.size[1]} for s in style_imgs],
-        "device": str(device),
-        # Which physical GPU "cuda:0" was: set by a scheduler or by the workflow's GPU lock.
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "device_name": _device_name(device),
-        "versions": {
-            "stylesweep": __version__,
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-            "pillow": PIL.__version__,
-            "python": platform.python_version(),
-        },
-        "threads": torch.get_num_threads(),
-        "wall_time_s": round(result.elapsed, 3),
-        "iterations_per_s": round(total / max(result.elapsed, 1e-9), 4),
-        "peak_memory": _peak_memory_mb(device),
-        "estimated_memory_mb": round(need, 1),
-        "resumed_from": resume.iteration if resume else None,
-        "final_losses": result.final_losses,
-        "frames": reporter.written,
-        "output_image": opts.output_image,
-        "cwd": os.getcwd(),
-        "command": " ".join(
-            shlex.quote(a)
-            for a in (command or ["stylesweep", "stylize", *to_argv(opts, seed=seed)])
-        ),
-        "argv": sys.argv,
-    }
-    if run_json:
-        write_text(run_json, json.dumps(record, indent=2) + "\n")
+    done = _finish(opts, setup, result, reporter, outputs, resume=resume, command=command)
     if ckpt_path is not None:
         ckpt_path.unlink(missing_ok=True)  # the run is complete; the state is no longer needed
-    return RunResult(
-        output_image=Path(opts.output_image),
-        seed=seed,
-        device=str(device),
-        final_losses=result.final_losses,
-        record=record,
+    return done
+
+
+def run_batch(
+    settings: list[Options],
+    *,
+    outputs: list[RunOutputs],
+    final_frame: bool = False,
+    weights: str | None = None,
+    weights_dir: str | None = None,
+    checkpoint: str | None = None,
+) -> list[RunResult]:
+    """Do several runs that differ only in loss weights as one batch, from files to files.
+
+    The inputs are read and the model built once; `transfer.stylize_batch` optimizes every
+    member at once, each with its own optimizer history. Each member gets the files `run`
+    writes, its run.json also naming the other members' output folders (`batched_with`).
+
+    Args:
+        settings: the members' options, with equal `options.batch_key`.
+        outputs: each member's frames, losses.tsv and run.json, in the order of `settings`.
+        checkpoint: one for the batch, carrying every member's frames; removed at the end.
+        Others: as `run`.
+    Returns:
+        One RunResult per member, in order.
+    """
+    setup = _prepare(
+        settings, outputs, weights=weights, weights_dir=weights_dir, checkpoint=checkpoint
     )
+    opts = settings[0]
+    fingerprint = hashlib.sha256("".join(map(setup.fingerprint, settings)).encode()).hexdigest()
+    ckpt_path = Path(checkpoint) if checkpoint else None
+    reporters = [_Reporter(out.frames, final_frame, setup.spec.stand_in) for out in outputs]
+    resume, extractor = _start(setup, opts, ckpt_path, fingerprint, reporters)
+    content, styles, init = setup.tensors()
+    with _oom_guard(opts, setup):
+        results = stylize_batch(
+            settings,
+            extractor,
+            setup.spec.convention,
+            content,
+            styles,
+            init_image=init,
+            seed=setup.seed,
+            device=setup.device,
+            callbacks=reporters,
+            on_checkpoint=_checkpointer(ckpt_path, fingerprint, reporters),
+            resume=resume,
+        )
+    folders = [str(Path(o.output_image).parent) for o in settings]
+    done = [
+        _finish(
+            o,
+            setup,
+            result,
+            reporter,
+            out,
+            resume=resume,
+            extra={"batched_with": [f for f in folders if f != folder]},
+        )
+        for o, result, reporter, out, folder in zip(
+            settings, results, reporters, outputs, folders, strict=True
+        )
+    ]
+    if ckpt_path is not None:
+        ckpt_path.unlink(missing_ok=True)
+    return done

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, OptionError
-from .options import Options, defaults, ladder, option_names
+from .options import BATCH_FIELDS, Options, defaults, ladder, option_names
+
+if typing.TYPE_CHECKING:
+    from .registry import ModelSpec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -103,6 +106,7 @@ class Plan:
     model: str
     device: str
     base_options: tuple[tuple[str, Any], ...]  # engine defaults updated by `stylize`
+    batch: bool = False  # run settings that differ only in loss weights as one job
 
     def options_for(self, setting: Setting) -> dict[str, Any]:
         """The resolved sweepable options of a setting, sorted by name (stable as params)."""
@@ -119,6 +123,25 @@ class Plan:
         s = self.setting(setting)
         return Run(content, self.styles[style], s, tuple(self.options_for(s).items()))
 
+    def batches(self) -> list[Batch]:
+        """The groups of two or more settings that run as one job per content x style: those
+        equal but for BATCH_FIELDS. Empty unless `batch` is on."""
+        if not self.batch:
+            return []
+        groups: dict[str, list[Setting]] = {}
+        for s in self.settings:
+            key = {k: v for k, v in self.options_for(s).items() if k not in BATCH_FIELDS}
+            groups.setdefault(repr(sorted(key.items())), []).append(s)
+        out: list[Batch] = []
+        for members in groups.values():
+            if len(members) > 1:
+                shared = [(k, v) for k, v in members[0].values if k not in BATCH_FIELDS]
+                name = setting_id(shared)
+                while name in {b.id for b in out}:  # equal values written differently
+                    name += "+"
+                out.append(Batch(name, tuple(members)))
+        return out
+
     def runs(self) -> list[Run]:
         """Every run, contents outermost, then styles, then settings."""
         return [
@@ -127,6 +150,18 @@ class Plan:
             for s in self.styles
             for setting in self.settings
         ]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Settings that run as one job: `id` is the setting id of the values they share."""
+
+    id: str
+    settings: tuple[Setting, ...]
+
+    @property
+    def setting_ids(self) -> list[str]:
+        return [s.id for s in self.settings]
 
 
 @functools.cache
@@ -330,6 +365,7 @@ def plan(config: Mapping[str, Any], root: str | os.PathLike[str] = ".") -> Plan:
         model=str(config.get("model", defaults()["model"])),
         device=str(config.get("device", defaults()["device"])),
         base_options=tuple(sorted(base.items())),
+        batch=bool(config.get("batch", False)),
     )
     first = next(iter(contents.values()))
     for setting in result.settings:
@@ -423,12 +459,29 @@ def image_size_of(path: str | os.PathLike[str]) -> tuple[int, int]:
         return (h, w) if img.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
 
 
-def estimate_mem_mb(opts: Options, *, model: str = "vgg19") -> int:
-    """A run's peak host memory in MB, for `resources: mem_mb`: the engine's estimate
-    (runner.estimate_memory_mb) for the real image sizes, with head room, in 100s."""
+def batch_memory_mb(
+    spec: ModelSpec,
+    opts: Options,
+    size: tuple[int, int],
+    style_sizes: list[tuple[int, int]],
+    *,
+    device: str = "cpu",
+    batch: int = 1,
+) -> float:
+    """memory.estimate_memory_mb for `batch` images optimized at once: the interpreter and
+    the weights once, the per-image part (activations, optimizer history) `batch` times."""
+    from .memory import estimate_memory_mb
+
+    one = estimate_memory_mb(spec, opts, size, style_sizes, device=device)
+    fixed = estimate_memory_mb(spec, opts, (0, 0), [], device=device)
+    return fixed + batch * (one - fixed)
+
+
+def estimate_mem_mb(opts: Options, *, model: str = "vgg19", batch: int = 1) -> int:
+    """A run's (or a batch's) peak host memory in MB, for `resources: mem_mb`: the engine's
+    estimate (batch_memory_mb) for the real image sizes, with head room, in 100s."""
     # Imported here: Pillow is not needed to plan a sweep.
     from .images import scaled_size, style_size
-    from .memory import estimate_memory_mb
     from .registry import get_spec
 
     def size_of(path: str, longest: int) -> tuple[int, int]:
@@ -442,15 +495,16 @@ def estimate_mem_mb(opts: Options, *, model: str = "vgg19") -> int:
     size = size_of(opts.content_image, opts.image_size)
     longest = style_size(opts.image_size, opts.style_scale)
     styles = [size_of(p, longest) for p in opts.style_image]
-    mib = estimate_memory_mb(get_spec(model), opts, size, styles, device="cpu")
+    mib = batch_memory_mb(get_spec(model), opts, size, styles, device="cpu", batch=batch)
     return int(math.ceil(MEMORY_MARGIN * mib * 1.048576 / 100) * 100)
 
 
-def estimate_runtime_min(opts: Options, *, gpu: bool = False) -> int:
-    """A generous bound of a run's wall time in minutes (for `resources: runtime`), summed
-    over every scale of a coarse-to-fine ladder."""
+def estimate_runtime_min(opts: Options, *, gpu: bool = False, batch: int = 1) -> int:
+    """A generous bound of a run's (or a batch's) wall time in minutes (for `resources:
+    runtime`), summed over every scale of a coarse-to-fine ladder; a batch of B counts B
+    times the pixels."""
     rate = GPU_SECONDS_PER_MEGAPIXEL_ITERATION if gpu else CPU_SECONDS_PER_MEGAPIXEL_ITERATION
-    work = sum(px**2 / 1e6 * n for px, n in ladder(opts))
+    work = batch * sum(px**2 / 1e6 * n for px, n in ladder(opts))
     return max(1, math.ceil((30 + 1.5 * rate * work) / 60))
 
 

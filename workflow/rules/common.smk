@@ -12,6 +12,7 @@ from stylesweep.registry import get_spec
 
 PLAN = sweep.plan(config)
 RUNS = PLAN.runs()
+BATCHES = PLAN.batches()
 RUN_DIR = "results/runs/{content}/{style}/{setting}"
 WEIGHTS_DIR = os.path.expanduser(config["weights"]["dir"])
 ENVS = os.path.join(workflow.basedir, "envs")
@@ -105,12 +106,16 @@ def cpu_conda_env():
     return os.path.join(ENVS, "stylesweep-cpu.yaml")
 
 
-def engine_options(wildcards):
-    """The run's Options as the engine will see them."""
-    run = run_of(wildcards)
+def options_of(content, style, setting):
+    """A run's Options as the engine will see them."""
+    run = PLAN.run(content, style, setting)
     return sweep.build_options(
-        run.options_dict(), content_image=content_image(wildcards), style=run.style
+        run.options_dict(), content_image=PLAN.contents[content], style=run.style
     )
+
+
+def engine_options(wildcards):
+    return options_of(wildcards.content, wildcards.style, wildcards.setting)
 
 
 def stylize_mem_mb(wildcards):
@@ -120,6 +125,51 @@ def stylize_mem_mb(wildcards):
 def stylize_runtime(wildcards):
     gpu = sweep.uses_gpu(PLAN.device)
     return sweep.estimate_runtime_min(engine_options(wildcards), gpu=gpu)
+
+
+def single_settings():
+    """A wildcard constraint: the settings rule stylize runs, one job each (not a batch's)."""
+    batched = {sid for batch in BATCHES for sid in batch.setting_ids}
+    single = [s.id for s in PLAN.settings if s.id not in batched]
+    return sweep.alternatives(single) if single else "(?!)"
+
+
+def batch_files(batch, name):
+    """The files `name` of every run of a batch, with {content} and {style} left open."""
+    return expand(f"{RUN_DIR}/{name}", setting=batch.setting_ids, allow_missing=True)
+
+
+def batch_options(batch):
+    """An input function: run_options of each of a batch's runs, in its order."""
+
+    def options(wildcards):
+        return [
+            PLAN.run(wildcards.content, wildcards.style, sid).changed_options()
+            for sid in batch.setting_ids
+        ]
+
+    return options
+
+
+def batch_mem_mb(batch):
+    """A resource function: a batch's memory (the first run's options, once per member)."""
+
+    def mem_mb(wildcards):
+        opts = options_of(wildcards.content, wildcards.style, batch.setting_ids[0])
+        return sweep.estimate_mem_mb(opts, model=PLAN.model, batch=len(batch.settings))
+
+    return mem_mb
+
+
+def batch_runtime(batch):
+    """A resource function: a batch's wall time bound."""
+
+    def runtime(wildcards):
+        opts = options_of(wildcards.content, wildcards.style, batch.setting_ids[0])
+        gpu = sweep.uses_gpu(PLAN.device)
+        return sweep.estimate_runtime_min(opts, gpu=gpu, batch=len(batch.settings))
+
+    return runtime
 
 
 def header_of_style(style):

@@ -13,6 +13,8 @@ rule stylize:
         "logs/stylize/{content}/{style}/{setting}.log",
     benchmark:
         "benchmarks/stylize/{content}/{style}/{setting}.tsv"
+    wildcard_constraints:
+        setting=single_settings(),
     conda:
         stylize_conda_env()
     threads: stylize_threads()
@@ -26,3 +28,39 @@ rule stylize:
         model=PLAN.model,
     script:
         "../scripts/stylize.py"
+
+
+# With `batch: true`, each group of settings that differ only in loss weights runs as one job
+# per content x style, writing every member's run folder as rule stylize would.
+for number, batch in enumerate(BATCHES, start=1):
+
+    rule:
+        name:
+            f"stylize_batch_{number}"
+        input:
+            content=content_image,
+            styles=style_images,
+            weights=ancient(weights_file()),
+        output:
+            final=batch_files(batch, "final.png"),
+            frames=directory(batch_files(batch, "frames")),
+            losses=batch_files(batch, "losses.tsv"),
+            run_json=batch_files(batch, "run.json"),
+        log:
+            f"logs/stylize/{{content}}/{{style}}/batch-{batch.id}.log",
+        benchmark:
+            f"benchmarks/stylize/{{content}}/{{style}}/batch-{batch.id}.tsv"
+        conda:
+            stylize_conda_env()
+        threads: stylize_threads()
+        resources:
+            gpu=stylize_gpus(),
+            mem_mb=batch_mem_mb(batch),
+            runtime=batch_runtime(batch),
+        params:
+            options=batch_options(batch),
+            settings=batch.setting_ids,
+            blend_weights=blend_weights,
+            model=PLAN.model,
+        script:
+            "../scripts/stylize.py"
