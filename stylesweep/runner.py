@@ -37,7 +37,7 @@ from .models import (
 )
 from .options import Options, to_argv, total_iterations
 from .sweep import batch_memory_mb
-from .transfer import Checkpoint, Progress, Result, stylize, stylize_batch
+from .transfer import Checkpoint, Progress, Result, stylize_batch
 
 log = logging.getLogger(__name__)
 
@@ -544,32 +544,16 @@ def run(
             the same options resumes from it (and gets the same bytes); removed at the end.
     """
     outputs = RunOutputs(frames, losses_tsv, run_json)
-    setup = _prepare(
-        [opts], [outputs], weights=weights, weights_dir=weights_dir, checkpoint=checkpoint
-    )
-    fingerprint = setup.fingerprint(opts)
-    ckpt_path = Path(checkpoint) if checkpoint else None
-    reporter = _Reporter(frames, final_frame, setup.spec.stand_in)
-    resume, extractor = _start(setup, opts, ckpt_path, fingerprint, [reporter])
-    content, styles, init = setup.tensors()
-    with _oom_guard(opts, setup):
-        result = stylize(
-            opts,
-            extractor,
-            setup.spec.convention,
-            content,
-            styles,
-            init_image=init,
-            seed=setup.seed,
-            device=setup.device,
-            callback=reporter,
-            on_checkpoint=_checkpointer(ckpt_path, fingerprint, [reporter]),
-            resume=resume,
-        )
-    done = _finish(opts, setup, result, reporter, outputs, resume=resume, command=command)
-    if ckpt_path is not None:
-        ckpt_path.unlink(missing_ok=True)  # the run is complete; the state is no longer needed
-    return done
+    outputs = RunOutputs(frames, losses_tsv, run_json)
+    return _run_all(
+        [opts],
+        [outputs],
+        final_frame=final_frame,
+        weights=weights,
+        weights_dir=weights_dir,
+        checkpoint=checkpoint,
+        command=command,
+    )[0]
 
 
 def run_batch(
@@ -595,11 +579,36 @@ def run_batch(
     Returns:
         One RunResult per member, in order.
     """
+    return _run_all(
+        settings,
+        outputs,
+        final_frame=final_frame,
+        weights=weights,
+        weights_dir=weights_dir,
+        checkpoint=checkpoint,
+    )
+
+
+def _run_all(
+    settings: list[Options],
+    outputs: list[RunOutputs],
+    *,
+    final_frame: bool,
+    weights: str | None,
+    weights_dir: str | None,
+    checkpoint: str | None,
+    command: list[str] | None = None,
+) -> list[RunResult]:
+    """One run, or a batch of runs, from files to files (see `run` and `run_batch`)."""
     setup = _prepare(
         settings, outputs, weights=weights, weights_dir=weights_dir, checkpoint=checkpoint
     )
-    opts = settings[0]
-    fingerprint = hashlib.sha256("".join(map(setup.fingerprint, settings)).encode()).hexdigest()
+    opts, batched = settings[0], len(settings) > 1
+    fingerprint = (
+        hashlib.sha256("".join(map(setup.fingerprint, settings)).encode()).hexdigest()
+        if batched
+        else setup.fingerprint(opts)
+    )
     ckpt_path = Path(checkpoint) if checkpoint else None
     reporters = [_Reporter(out.frames, final_frame, setup.spec.stand_in) for out in outputs]
     resume, extractor = _start(setup, opts, ckpt_path, fingerprint, reporters)
@@ -627,12 +636,13 @@ def run_batch(
             reporter,
             out,
             resume=resume,
-            extra={"batched_with": [f for f in folders if f != folder]},
+            command=command,
+            extra={"batched_with": [f for f in folders if f != folder]} if batched else None,
         )
         for o, result, reporter, out, folder in zip(
             settings, results, reporters, outputs, folders, strict=True
         )
     ]
     if ckpt_path is not None:
-        ckpt_path.unlink(missing_ok=True)
+        ckpt_path.unlink(missing_ok=True)  # the runs are complete; the state is not needed
     return done
