@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import OptionError
@@ -72,8 +72,6 @@ class Options:
     # L-BFGS with no host syncs (torch's syncs about 2 x history times per step); the same
     # trajectory as torch's within float rounding. Batched settings always use it.
     lbfgs_sync_free: bool = False
-    # Record of how the run was asked for; filled by the CLI, not part of the maths.
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -88,11 +86,9 @@ class Options:
         return tuple(w / total for w in raw)
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as plain JSON-ready data (tuples become lists; `extra` left out)."""
+        """The options as plain JSON-ready data (tuples become lists)."""
         out = {}
         for f in dataclasses.fields(self):
-            if f.name == "extra":
-                continue
             value = getattr(self, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
@@ -102,15 +98,13 @@ def defaults() -> dict[str, Any]:
     """The default of every option that has one, read from the dataclass."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(Options):
-        if f.name == "extra":
-            continue
         if f.default is not dataclasses.MISSING:
             out[f.name] = f.default
     return out
 
 
 def option_names() -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(Options) if f.name != "extra")
+    return tuple(f.name for f in dataclasses.fields(Options))
 
 
 def _require(ok: bool, message: str) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 from PIL import Image
+from test_workflow import TINY as WORKFLOW_TINY
 from test_workflow import job_counts, make_image, snakemake
 
 from stylesweep import runner, sweep
@@ -139,24 +139,8 @@ def test_a_killed_batch_resumes_with_every_members_frames(tiny_images, tmp_path,
 
 # --- the workflow ---------------------------------------------------------------------------
 
-TINY = textwrap.dedent(
-    """\
-    content: inputs/content
-    styles: inputs/styles
-    stylize:
-      image_size: 32
-      num_iterations: 6
-      save_iter: 2
-      print_iter: 2
-    sweep:
-      style_weight: [100, 1000]
-    model: random
-    device: cpu
-    batch: true
-    present:
-      thumbnail: 48
-    """
-)
+# The workflow test's tiny config, without its blend, batched.
+TINY = WORKFLOW_TINY.replace("blends:\n  mix: {wave: 1, cafe: 3}\n", "") + "batch: true\n"
 SETTINGS = ["style_weight-100", "style_weight-1000"]
 
 
