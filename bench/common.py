@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from stylesweep import images
+from stylesweep import images, tensors
 from stylesweep.losses import content_loss, gram, style_loss, tv_loss
 from stylesweep.models import FeatureExtractor, build_extractor, get_spec, preprocess
 from stylesweep.options import Options
@@ -29,9 +29,8 @@ def model(weights: str | None, device: torch.device) -> tuple[FeatureExtractor, 
 
 def inputs(size: int, style_scale: float = 1.0) -> tuple[Tensor, list[Tensor]]:
     """The bundled content and style at `size` (longest side), as the runner would load them."""
-    content = images.resize_longest(images.load_image(CONTENT), size)
-    style = images.resize_longest(images.load_image(STYLE), images.style_size(size, style_scale))
-    return images.to_tensor(content), [images.to_tensor(style)]
+    content = tensors.load_tensor(CONTENT, size)
+    return content, [tensors.load_tensor(STYLE, images.style_size(size, style_scale))]
 
 
 def options(size: int, **kw) -> Options:

@@ -1,4 +1,4 @@
-"""Reading, resizing, saving and colour-transferring images; every failure names the file."""
+"""Image files with Pillow alone, no torch: read, size, resize, save; failures name the file."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
-from torch import Tensor
 
 from .atomic import atomic_path
 from .errors import ImageError
@@ -95,28 +93,22 @@ def resize_longest(img: Image.Image, longest: int) -> Image.Image:
     return img.resize(target, Image.Resampling.BILINEAR)
 
 
+def size_of(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) of an image file as load_image gives it (upright by its EXIF
+    orientation), from the header where the format allows: no pixel data is decoded."""
+    with Image.open(path) as img:
+        w, h = img.size
+        # EXIF orientations 5-8 turn the picture a quarter.
+        return (h, w) if img.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+
+
 def style_size(image_size: int, style_scale: float) -> int:
     """The longest side of a style image: ceil(style_scale x image_size), as neural-style."""
     return max(1, math.ceil(style_scale * image_size))
 
 
-def to_tensor(img: Image.Image) -> Tensor:
-    """PIL RGB -> float32 tensor in [0, 1], (1, 3, H, W)."""
-    a = np.asarray(img, dtype=np.uint8)
-    return torch.from_numpy(a.copy()).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
-
-
-def to_pil(x: Tensor) -> Image.Image:
-    """Tensor in [0, 1], (3, H, W) or (1, 3, H, W) -> PIL RGB (clamped and rounded)."""
-    if x.dim() == 4:
-        x = x[0]
-    a = x.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(a, mode="RGB")
-
-
-def save_image(x: Tensor | Image.Image, path: str | os.PathLike[str]) -> None:
+def save_image(img: Image.Image, path: str | os.PathLike[str]) -> None:
     """Save atomically; the format follows the extension (JPEG at quality 95)."""
-    img = x if isinstance(x, Image.Image) else to_pil(x)
     p = Path(path)
     fmt = Image.registered_extensions().get(p.suffix.lower())
     if fmt is None:
@@ -124,33 +116,3 @@ def save_image(x: Tensor | Image.Image, path: str | os.PathLike[str]) -> None:
     with atomic_path(p) as tmp:
         kwargs = {"quality": 95} if fmt == "JPEG" else {}
         img.save(tmp, format=fmt, **kwargs)
-
-
-# RGB <-> YUV with the BT.601 coefficients of Torch's image.rgb2yuv, which neural-style uses for
-# original_colors.
-_RGB2YUV = torch.tensor(
-    [
-        [0.299, 0.587, 0.114],
-        [-0.14713, -0.28886, 0.436],
-        [0.615, -0.51499, -0.10001],
-    ]
-)
-
-
-def rgb_to_yuv(rgb: Tensor) -> Tensor:
-    """(B, 3, H, W) RGB -> YUV (Y in [0, 1], U and V centred on 0)."""
-    m = _RGB2YUV.to(rgb.device, rgb.dtype)
-    return torch.einsum("ij,bjhw->bihw", m, rgb)
-
-
-def yuv_to_rgb(yuv: Tensor) -> Tensor:
-    """The inverse of rgb_to_yuv."""
-    m = torch.linalg.inv(_RGB2YUV.double()).to(yuv.device, yuv.dtype)
-    return torch.einsum("ij,bjhw->bihw", m, yuv)
-
-
-def original_colors(content: Tensor, stylized: Tensor) -> Tensor:
-    """The stylized image's luminance (Y) with the content's chroma (U, V); (B, 3, H, W)."""
-    y = rgb_to_yuv(stylized)[:, :1]
-    uv = rgb_to_yuv(content)[:, 1:]
-    return yuv_to_rgb(torch.cat([y, uv], dim=1))

@@ -11,9 +11,10 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 from matplotlib.figure import Figure
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_path
+from .images import load_image
 
 SHEET_BACKGROUND = (255, 255, 255)
 HEADER_BACKGROUND = (236, 236, 236)
@@ -112,7 +113,7 @@ def gif_from_frames(
     hold_ms: int = 1500,
 ) -> int:
     """Write a progress GIF of the frames in `folder`; returns the number of frames."""
-    frames = [(it, open_image(p)) for it, p in frames_in_order(folder)]
+    frames = [(it, load_image(p)) for it, p in frames_in_order(folder)]
     if not frames:
         raise ValueError(f"{folder}: no frames (NNNN.png) to make a GIF of")
     # A coarse-to-fine run's early frames are smaller: show them at the final size.
@@ -133,15 +134,9 @@ class Header:
     images: tuple[Image.Image, ...] = ()
 
 
-def open_image(path: str | os.PathLike[str]) -> Image.Image:
-    """An image file as RGB, turned upright by its EXIF orientation."""
-    with Image.open(path) as img:
-        return ImageOps.exif_transpose(img).convert("RGB")
-
-
 def header(label: str, paths: Sequence[str | os.PathLike[str]] = ()) -> Header:
     """A Header showing the images at `paths` side by side."""
-    return Header(label, tuple(open_image(p) for p in paths))
+    return Header(label, tuple(load_image(p) for p in paths))
 
 
 def sheet_size(rows: int, cols: int, cell: int, pad: int) -> tuple[int, int]:
@@ -217,12 +212,6 @@ def contact_sheet(
                 x, y = origin(r + 1, c + 1)
                 paste_centered(sheet, img, (x, y, x + cell, y + cell))
     return sheet
-
-
-def save_image(img: Image.Image, path: str | os.PathLike[str]) -> None:
-    """Save atomically; the format follows the extension."""
-    with atomic_path(path) as tmp:
-        img.save(tmp, optimize=True)
 
 
 # --- loss plots -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import PIL
 import torch
 import torchvision
 
-from . import __version__, images
+from . import __version__, images, tensors
 from .atomic import atomic_path, write_text
 from .digest import cached_sha256, sha256_file
 from .errors import ImageError, OptionError, OutputError, ResourceError
@@ -246,7 +246,7 @@ class _Reporter:
         last = p.iteration == p.num_iterations
         if p.image is not None and self.frames and (not last or self.final_frame):
             path = self.frames.format(iteration=p.iteration)
-            images.save_image(p.image, path)
+            images.save_image(tensors.to_image(p.image), path)
             self.written.append(path)
         if p.is_print:
             done, t = self.last
@@ -303,10 +303,10 @@ class _Setup:
 
     def tensors(self) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
         """content (1, 3, H, W), the style images, and the init image if any."""
-        init = images.to_tensor(self.init_img) if self.init_img is not None else None
+        init = tensors.to_tensor(self.init_img) if self.init_img is not None else None
         return (
-            images.to_tensor(self.content_img),
-            [images.to_tensor(s) for s in self.style_imgs],
+            tensors.to_tensor(self.content_img),
+            [tensors.to_tensor(s) for s in self.style_imgs],
             init,
         )
 
@@ -457,7 +457,7 @@ def _finish(
     extra: dict[str, Any] | None = None,
 ) -> RunResult:
     """Write one run's final image, losses.tsv and run.json (with `extra` added)."""
-    images.save_image(result.image, opts.output_image)
+    images.save_image(tensors.to_image(result.image), opts.output_image)
     if outputs.losses_tsv:
         write_text(outputs.losses_tsv, _losses_tsv(result))
     spec, device, seed = setup.spec, setup.device, setup.seed

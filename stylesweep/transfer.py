@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import images
+from . import colour, images
 from .errors import NumericalError, OptionError
 from .losses import content_loss, gram, style_loss, tv_loss
 from .models import FeatureExtractor, deprocess, preprocess
@@ -305,7 +305,7 @@ def setup_batch(
     def output() -> Tensor:
         rgb = deprocess(img.detach(), convention).clamp(0, 1)
         if opts.original_colors:
-            rgb = images.original_colors(content, rgb).clamp(0, 1)
+            rgb = colour.original_colors(content, rgb).clamp(0, 1)
         return rgb.cpu()
 
     return Problem(img=img, names=loss_names(opts), closure=closure, output=output)

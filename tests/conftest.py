@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from stylesweep.images import load_image, resize_longest, to_tensor
 from stylesweep.models import build_extractor, get_spec
 from stylesweep.options import Options
+from stylesweep.tensors import load_tensor
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -82,7 +82,4 @@ def tiny_tensors(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The content and the `styles` as (1, 3, H, W) tensors, longest side `size`."""
 
-    def load(key: str) -> torch.Tensor:
-        return to_tensor(resize_longest(load_image(images[key]), size))
-
-    return load("content"), [load(key) for key in styles]
+    return load_tensor(images["content"], size), [load_tensor(images[k], size) for k in styles]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from stylesweep import images
+from stylesweep import colour, images, tensors
 from stylesweep.errors import ImageError
 
 
@@ -96,31 +98,38 @@ def test_truncated_png_is_reported(tmp_path):
 
 def test_save_picks_the_format_from_the_extension_and_leaves_no_temp(tmp_path):
     x = torch.rand(1, 3, 5, 7)
-    images.save_image(x, tmp_path / "o.jpg")
-    images.save_image(x, tmp_path / "o.png")
+    images.save_image(tensors.to_image(x), tmp_path / "o.jpg")
+    images.save_image(tensors.to_image(x), tmp_path / "o.png")
     assert Image.open(tmp_path / "o.jpg").format == "JPEG"
     assert Image.open(tmp_path / "o.png").format == "PNG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jpg", "o.png"]
-    back = images.to_tensor(Image.open(tmp_path / "o.png"))
+    back = tensors.to_tensor(Image.open(tmp_path / "o.png"))
     assert torch.allclose(back, x, atol=0.5 / 255 + 1e-6)
 
 
 def test_yuv_round_trip():
     x = torch.rand(1, 3, 4, 4)
-    assert torch.allclose(images.yuv_to_rgb(images.rgb_to_yuv(x)), x, atol=1e-5)
+    assert torch.allclose(colour.yuv_to_rgb(colour.rgb_to_yuv(x)), x, atol=1e-5)
 
 
 def test_original_colors_keeps_content_chroma_and_stylized_luminance():
     g = torch.Generator().manual_seed(0)
     content = torch.rand(1, 3, 6, 6, generator=g) * 0.5 + 0.25
     stylized = torch.rand(1, 3, 6, 6, generator=g) * 0.5 + 0.25
-    out = images.rgb_to_yuv(images.original_colors(content, stylized))
-    assert torch.allclose(out[:, 0], images.rgb_to_yuv(stylized)[:, 0], atol=1e-5)
-    assert torch.allclose(out[:, 1:], images.rgb_to_yuv(content)[:, 1:], atol=1e-5)
+    out = colour.rgb_to_yuv(colour.original_colors(content, stylized))
+    assert torch.allclose(out[:, 0], colour.rgb_to_yuv(stylized)[:, 0], atol=1e-5)
+    assert torch.allclose(out[:, 1:], colour.rgb_to_yuv(content)[:, 1:], atol=1e-5)
 
 
 def test_saved_files_get_the_usual_permissions(tmp_path):
-    images.save_image(torch.rand(1, 3, 4, 4), tmp_path / "p.png")
+    images.save_image(tensors.to_image(torch.rand(1, 3, 4, 4)), tmp_path / "p.png")
     old = os.umask(0o022)
     os.umask(old)
     assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o666 & ~old
+
+
+def test_images_imports_no_torch():
+    # The workflow's scheduler sizes jobs with images.size_of and must not pay for torch.
+    code = "import sys, stylesweep.images; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -9,7 +9,7 @@ import torch
 from conftest import tiny_options as _opts
 from conftest import tiny_tensors
 
-from stylesweep import images, transfer
+from stylesweep import colour, transfer
 from stylesweep.errors import NumericalError
 from stylesweep.losses import content_loss, gram
 from stylesweep.models import preprocess
@@ -117,8 +117,8 @@ def test_original_colors_changes_only_the_output(tiny_images, random_extractor):
         styles[:1],
     )
     assert plain.rows == kept.rows or [r[1] for r in plain.rows] == [r[1] for r in kept.rows]
-    y_kept, y_plain = images.rgb_to_yuv(kept.image)[:, 0], images.rgb_to_yuv(plain.image)[:, 0]
-    uv_kept, uv_content = images.rgb_to_yuv(kept.image)[:, 1:], images.rgb_to_yuv(content)[:, 1:]
+    y_kept, y_plain = colour.rgb_to_yuv(kept.image)[:, 0], colour.rgb_to_yuv(plain.image)[:, 0]
+    uv_kept, uv_content = colour.rgb_to_yuv(kept.image)[:, 1:], colour.rgb_to_yuv(content)[:, 1:]
     # equal up to the clamp into [0, 1]
     assert (y_kept - y_plain).abs().mean() < 0.02
     assert (uv_kept - uv_content).abs().mean() < 0.02

@@ -4,14 +4,14 @@
 import logging
 import sys
 
-from stylesweep import present
+from stylesweep import images, present
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # logs and tracebacks alike
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 layout = snakemake.params.layout
 rows = [present.header(label, paths) for label, paths in layout["rows"]]
 cols = [present.header(label, paths) for label, paths in layout["cols"]]
-finals = [present.open_image(p) for p in snakemake.input.cells]
+finals = [images.load_image(p) for p in snakemake.input.cells]
 grid = [finals[r * len(cols) : (r + 1) * len(cols)] for r in range(len(rows))]
 sheet = present.contact_sheet(
     grid,
@@ -20,5 +20,5 @@ sheet = present.contact_sheet(
     corner=present.Header(layout["corner"]),
     cell=snakemake.params.cell,
 )
-present.save_image(sheet, snakemake.output[0])
+images.save_image(sheet, snakemake.output[0])
 logging.info("%d x %d sheet -> %s", len(rows), len(cols), snakemake.output[0])

@@ -4,14 +4,14 @@
 import logging
 import sys
 
-from stylesweep import present
+from stylesweep import images, present
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # logs and tracebacks alike
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 layout = snakemake.params.layout
 (content, content_path), (style, style_paths) = layout["content"], layout["style"]
 pair = present.header(f"{content} / {style}", [content_path, *style_paths])
-finals = iter(present.open_image(p) for p in snakemake.input.cells)
+finals = iter(images.load_image(p) for p in snakemake.input.cells)
 grid = [[next(finals) if sid else None for sid in row] for row in layout["grid"]]
 two_d = len(layout["rows"]) > 1
 # A 2-D grid labels its rows with values; a single row is labelled by content and style.
@@ -23,5 +23,5 @@ sheet = present.contact_sheet(
     corner=pair if two_d else present.Header("setting"),
     cell=snakemake.params.cell,
 )
-present.save_image(sheet, snakemake.output[0])
+images.save_image(sheet, snakemake.output[0])
 logging.info("%d x %d sheet -> %s", len(rows), len(layout["cols"]), snakemake.output[0])
