@@ -455,23 +455,12 @@ def _dot(a: Tensor, b: Tensor) -> Tensor:
 def make_optimizer(opts: Options, img: Tensor) -> torch.optim.Optimizer | BatchLBFGS:
     """neural-style's optimizers: L-BFGS without line search, step 1, tolerances off; or Adam.
 
-    A batch (B > 1) or lbfgs_sync_free gets BatchLBFGS (one history per image); Adam works
-    element by element, so one Adam over the batch is B separate ones.
+    Every L-BFGS run gets BatchLBFGS (one history per image, no host syncs: torch's
+    LBFGS follows the same trajectory within float rounding); Adam works element by element,
+    so one Adam over the batch is B separate ones.
     """
-    if opts.optimizer == "lbfgs" and (opts.lbfgs_sync_free or img.shape[0] > 1):
-        return BatchLBFGS(img, history_size=opts.lbfgs_num_correction)
     if opts.optimizer == "lbfgs":
-        # One step() per iteration with max_iter=1 keeps the history across calls and does
-        # exactly one evaluation each, as neural-style's single optim.lbfgs call does in total.
-        return torch.optim.LBFGS(
-            [img],
-            lr=1,
-            max_iter=1,
-            history_size=opts.lbfgs_num_correction,
-            tolerance_grad=-1,
-            tolerance_change=-1,
-            line_search_fn=None,
-        )
+        return BatchLBFGS(img, history_size=opts.lbfgs_num_correction)
     return torch.optim.Adam([img], lr=opts.learning_rate)
 
 

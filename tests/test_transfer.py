@@ -151,15 +151,25 @@ def test_callback_sees_print_and_save_iterations(tiny_images, random_extractor):
     assert [it for p in seen for it, _, _ in p.rows] == list(range(1, 8))
 
 
-def test_lbfgs_loop_follows_one_optim_call_exactly(tiny_images, random_extractor):
-    # neural-style makes one optim.lbfgs call with maxIter = num_iterations; our loop calls step()
-    # once per iteration so it can report and checkpoint in between. The trajectories agree.
+@pytest.mark.parametrize("history", [100, 3])
+def test_lbfgs_loop_follows_one_optim_call(tiny_images, random_extractor, history):
+    # neural-style makes one optim.lbfgs call with maxIter = num_iterations; our loop steps once
+    # per iteration so it can report and checkpoint in between, with an L-BFGS that keeps its
+    # branches on the device. The trajectories agree with torch's LBFGS in one call within
+    # 1e-5 relative over 12 iterations at 32 px (measured: under 1e-6; the dot products sum in
+    # another order). At 64 px the problem itself is chaotic: a 1e-6 change of the start moves
+    # torch's own L-BFGS by 2e-4 after 6 iterations.
     content, styles = _tensors(tiny_images)
-    opts = _opts(tiny_images, num_iterations=10)
+    opts = _opts(tiny_images, num_iterations=12, lbfgs_num_correction=history)
     ours = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1])
     problem = transfer.setup(opts, random_extractor, "caffe", content, styles[:1])
     optimizer = torch.optim.LBFGS(
-        [problem.img], lr=1, max_iter=10, history_size=100, tolerance_grad=-1, tolerance_change=-1
+        [problem.img],
+        lr=1,
+        max_iter=12,
+        history_size=history,
+        tolerance_grad=-1,
+        tolerance_change=-1,
     )
     totals = []
 
@@ -169,4 +179,4 @@ def test_lbfgs_loop_follows_one_optim_call_exactly(tiny_images, random_extractor
         return objective
 
     optimizer.step(closure)
-    assert totals == [values[0] for _, values, _ in ours.rows]
+    assert totals == pytest.approx([values[0] for _, values, _ in ours.rows], rel=1e-5)
