@@ -41,7 +41,7 @@ def speed(args: argparse.Namespace, device: torch.device) -> None:
             common.sync(device)
             start = time.perf_counter()
             transfer.stylize(
-                opts.replace(num_iterations=n), extractor, convention, content, styles,
+                [opts.replace(num_iterations=n)], extractor, convention, content, styles,
                 device=device,
             )  # fmt: skip
             common.sync(device)
@@ -66,9 +66,9 @@ def multiscale(args: argparse.Namespace, device: torch.device) -> None:
     single = common.options(size, model=name, num_iterations=n)
     ladder = single.replace(scales=scales, scale_iterations=tuple(args.scale_iterations))
     print(f"\n## coarse to fine ({name} model, {device}, {size} px, {n} iterations)")
-    ref = transfer.stylize(single, extractor, convention, content, styles, device=device)
+    (ref,) = transfer.stylize([single], extractor, convention, content, styles, device=device)
     target = ref.final_losses["total"]
-    result = transfer.stylize(ladder, extractor, convention, content, styles, device=device)
+    (result,) = transfer.stylize([ladder], extractor, convention, content, styles, device=device)
     final = result.scales[-1]
     reached = next(
         ((it, t) for it, values, t in result.rows if it >= final.first and values[0] <= target),
@@ -92,7 +92,7 @@ def multiscale(args: argparse.Namespace, device: torch.device) -> None:
 
 
 def memory(args: argparse.Namespace, device: torch.device) -> None:
-    """runner.estimate_memory_mb against the measured peak RSS, each size in a fresh process."""
+    """memory.estimate_memory_mb against the measured peak RSS, each size in a fresh process."""
     print(f"\n## memory ({device}): estimate vs measured peak")
     print(f"{'size':>6} {'estimate MiB':>13} {'measured MiB':>13} {'measured/est':>13}")
     for size in args.sizes:
@@ -110,8 +110,8 @@ def memory(args: argparse.Namespace, device: torch.device) -> None:
 
 
 def _memory_one(args: argparse.Namespace, device: torch.device) -> None:
-    from stylesweep.models import get_spec
-    from stylesweep.runner import estimate_memory_mb
+    from stylesweep.memory import estimate_memory_mb
+    from stylesweep.registry import get_spec
 
     extractor, convention, name = common.model(args.weights, device)
     content, styles = common.inputs(args.size)
@@ -119,7 +119,7 @@ def _memory_one(args: argparse.Namespace, device: torch.device) -> None:
     size = (content.shape[-1], content.shape[-2])
     style_sizes = [(s.shape[-1], s.shape[-2]) for s in styles]
     estimate = estimate_memory_mb(get_spec(name), opts, size, style_sizes, device=device.type)
-    transfer.stylize(opts, extractor, convention, content, styles, device=device)
+    transfer.stylize([opts], extractor, convention, content, styles, device=device)
     if device.type == "cuda":
         measured = torch.cuda.max_memory_allocated(device) / 2**20
     else:

@@ -26,8 +26,10 @@ _EXPORTS = {
     "build_extractor": "models",
     "get_spec": "registry",
     "Options": "options",
+    "RunOutputs": "runner",
     "RunResult": "runner",
     "run": "runner",
+    "run_one": "runner",
     "Progress": "transfer",
     "Result": "transfer",
     "stylize": "transfer",
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from .models import build_extractor
     from .options import Options
     from .registry import REGISTRY, ModelSpec, get_spec
-    from .runner import RunResult, run
+    from .runner import RunOutputs, RunResult, run, run_one
     from .transfer import Progress, Result, stylize
 
 
@@ -74,6 +76,7 @@ __all__ = [
     "Options",
     "Progress",
     "Result",
+    "RunOutputs",
     "RunResult",
     "StyleSweepError",
     "__version__",
@@ -82,6 +85,7 @@ __all__ = [
     "get_spec",
     "gram",
     "run",
+    "run_one",
     "style_loss",
     "stylize",
     "tv_loss",

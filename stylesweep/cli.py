@@ -13,48 +13,14 @@ import typing
 from pathlib import Path
 from typing import Any
 
+# Only torch-free modules here: `--version`, `models` and `fetch` must start in a blink.
+# The runner (torch) is imported by the stylize handler, fetch (urllib, ssl) by fetch's.
 from . import __version__
 from .errors import StyleSweepError
-from .models import REGISTRY
 from .options import Options, auto_scales, defaults, flag
+from .registry import REGISTRY, get_spec
 
 log = logging.getLogger("stylesweep")
-
-HELP = {
-    "content_image": "the content image",
-    "style_image": "one or more style images (space- or comma-separated)",
-    "style_blend_weights": "one weight per style image, normalised to sum 1; None: equal weights",
-    "image_size": "longest side of the output, in pixels",
-    "content_weight": "weight of the content loss",
-    "style_weight": "weight of the style loss",
-    "tv_weight": "weight of the total-variation loss (smoothness)",
-    "num_iterations": "number of iterations (function evaluations)",
-    "normalize_gradients": "L1-normalise each loss term's gradient (neural-style's meaning)",
-    "init": "start from random noise or from the image (init_image, else the content)",
-    "init_image": "image to start from with --init image",
-    "optimizer": "lbfgs or adam",
-    "learning_rate": "Adam's learning rate",
-    "lbfgs_num_correction": "L-BFGS history size",
-    "print_iter": "print progress every N iterations (0: only the last)",
-    "save_iter": "save an intermediate image every N iterations (0: none)",
-    "output_image": "where the final image goes; the format follows the extension",
-    "style_scale": "style images are resized to style_scale x image_size",
-    "original_colors": "keep the content's colours (YUV: result's Y, content's U and V)",
-    "pooling": "max or avg pooling in the network",
-    "model_file": "a weight file to use instead of the registry's",
-    "seed": "random seed; -1 picks a random one (recorded in run.json)",
-    "content_layers": "layers for the content loss (space- or comma-separated)",
-    "style_layers": "layers for the style loss (space- or comma-separated)",
-    "model": f"model from the registry: {', '.join(REGISTRY)}",
-    "device": "auto, cpu, cuda, cuda:N or mps (auto: CUDA when present)",
-    "scales": "coarse-to-fine: smaller longest sides (px, ascending) optimized before "
-    "image_size, each from the previous result; 'auto' is image_size/4 and /2 (those >= 64)",
-    "scale_iterations": "iterations at each of --scales (one count for all, or one per scale)",
-    "precision": "fp32, tf32 (TF32 tensor cores on CUDA) or bf16 (network under bfloat16 "
-    "autocast; losses and optimizer in fp32)",
-    "cudnn_benchmark": "let cuDNN autotune its convolution algorithms (may be nondeterministic)",
-    "lbfgs_sync_free": "L-BFGS without GPU-host syncs (same trajectory within float rounding)",
-}
 
 
 def _kind(hint: Any) -> tuple[str, type]:
@@ -77,36 +43,38 @@ def _split(values: list[str], elem: type) -> list[Any]:
     return out
 
 
+def option_help(field: dataclasses.Field[Any], kind: str) -> str:
+    """A flag's help: the option's help from its metadata, then its default from the dataclass."""
+    # KeyError for a field without help: every CLI test fails, not just its flag going missing.
+    text = field.metadata["help"]
+    if kind == "list":
+        text += "; space- or comma-separated"
+    if "cli_help" in field.metadata:
+        text += f"; {field.metadata['cli_help']}"
+    if field.default is dataclasses.MISSING:
+        return f"{text} (required)"
+    return f"{text} (default: {field.default})"
+
+
 def add_stylize_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per Options field (readable `--style-weight` and neural-style's `-style_weight`).
 
-    Defaults are not restated here: unset flags fall back to the Options dataclass.
+    Help and defaults come from the Options dataclass; unset flags fall back to its defaults.
     """
     hints = typing.get_type_hints(Options)
-    base = defaults()
     for field in dataclasses.fields(Options):
         name = field.name
-        if name not in HELP:
-            continue
         kind, elem = _kind(hints[name])
-        default = f" (default: {base[name]})" if name in base else " (required)"
+        # -original_colors is neural-style's 0/1 flag, in the compatibility group below.
         names = [flag(name)] if name == "original_colors" else [flag(name), f"-{name}"]
+        text = option_help(field, kind)
         if kind == "bool":
-            parser.add_argument(
-                *names, dest=name, action=argparse.BooleanOptionalAction, help=HELP[name] + default
-            )
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(*names, dest=name, action=action, help=text)
         elif kind == "list":
-            parser.add_argument(
-                *names, dest=name, nargs="+", metavar=name.upper(), help=HELP[name] + default
-            )
+            parser.add_argument(*names, dest=name, nargs="+", metavar=name.upper(), help=text)
         else:
-            parser.add_argument(
-                *names,
-                dest=name,
-                type=str if elem is str else elem,
-                metavar=name.upper(),
-                help=HELP[name] + default,
-            )
+            parser.add_argument(*names, dest=name, type=elem, metavar=name.upper(), help=text)
     compat = parser.add_argument_group("neural-style compatibility")
     compat.add_argument(
         "-original_colors",
@@ -162,7 +130,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
     """Build Options from parsed flags; unset flags take the dataclass defaults."""
     hints = typing.get_type_hints(Options)
     given: dict[str, Any] = {}
-    for name in HELP:
+    for field in dataclasses.fields(Options):
+        name = field.name
         value = getattr(args, name, None)
         if value is None:
             continue
@@ -193,7 +162,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    from .runner import run
+    from .runner import RunOutputs, run_one
 
     opts = options_from_args(args)
     if args.cudnn_autotune:  # neural-style's spelling of --cudnn-benchmark
@@ -202,16 +171,47 @@ def _stylize(args: argparse.Namespace) -> int:
     stem = str(out.with_suffix("")).replace("{", "{{").replace("}", "}}")
     frames = args.frames or f"{stem}_{{iteration}}{out.suffix}"
     checkpoint = f"{out.with_suffix('')}.checkpoint.pt" if opts.save_iter > 0 else None
-    result = run(
-        opts,
+    outputs = RunOutputs(
         frames=frames if opts.save_iter > 0 else None,
         losses_tsv=args.losses_file or f"{out.with_suffix('')}.losses.tsv",
         run_json=args.run_json or f"{out.with_suffix('')}.run.json",
+    )
+    result = run_one(
+        opts,
+        outputs,
         weights_dir=args.weights_dir,
         checkpoint=None if args.checkpoint == "none" else args.checkpoint or checkpoint,
     )
     log.info("wrote %s (seed %d, %s)", result.output_image, result.seed, result.device)
     return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from .fetch import fetch
+
+    # Each model is fetched even when one before it failed; each failure is its own line.
+    status = 0
+    for name in args.models:
+        try:
+            spec = get_spec(name)
+            if spec.stand_in:
+                log.info("model %s needs no weight file; skipped", name)
+                continue
+            # The timeout's default lives in stylesweep.fetch.
+            timeout = {} if args.timeout is None else {"timeout": args.timeout}
+            path = fetch(
+                spec,
+                args.dest,
+                verify=args.verify,
+                mirror=args.mirror,
+                progress=False if args.quiet else None,
+                **timeout,
+            )
+        except StyleSweepError as exc:
+            status = _error(args, exc)
+            continue
+        print(path)
+    return status
 
 
 def _models(_: argparse.Namespace) -> int:
@@ -222,28 +222,59 @@ def _models(_: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The one parser: `stylize`, `fetch` and `models`, sharing --debug and --quiet."""
     parser = argparse.ArgumentParser(
         prog="stylesweep", description="Neural style transfer as experiments."
     )
     parser.add_argument("--version", action="version", version=f"stylesweep {__version__}")
+    parser.set_defaults(log_prefix="", interrupted="interrupted")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks and debug lines")
+    common.add_argument("--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True)
     stylize = sub.add_parser(
         "stylize",
         help="run one style transfer (accepts neural-style's flags)",
         allow_abbrev=False,
+        parents=[common],
         description="Run one style transfer. Every neural-style flag works with its own "
         "spelling (-style_image a.jpg,b.jpg -gpu -1) or the readable one (--style-image a b).",
     )
     add_stylize_arguments(stylize)
-    for p in (stylize,):
-        p.add_argument("--debug", action="store_true", help="show tracebacks")
-        p.add_argument("--quiet", action="store_true", help="only warnings and errors")
     stylize.set_defaults(func=_stylize)
-    sub.add_parser(
-        "fetch", help="download model weights (see `stylesweep fetch -h`)", add_help=False
+    fetch = sub.add_parser(
+        "fetch",
+        help="download model weights",
+        parents=[common],
+        description="Download model weights once, verified, into the weights folder, and print "
+        "each file's path. Run it where there is network (e.g. a cluster's login node).",
     )
-    models = sub.add_parser("models", help="list the model registry")
-    models.set_defaults(func=_models, debug=False, quiet=False)
+    fetch.add_argument(
+        "models", nargs="*", default=["vgg19"], metavar="MODEL", help="registry names (vgg19)"
+    )
+    # The variables and the timeout's default belong to stylesweep.fetch; a test checks these.
+    fetch.add_argument(
+        "--dest",
+        metavar="DIR",
+        help="weights folder ($STYLESWEEP_WEIGHTS_DIR, else ~/.cache/stylesweep/weights)",
+    )
+    fetch.add_argument(
+        "--verify", action="store_true", help="hash present files again, trusting no cache"
+    )
+    fetch.add_argument(
+        "--mirror",
+        metavar="URL",
+        help="base URL (http, https, file) or folder tried first ($STYLESWEEP_WEIGHTS_URL)",
+    )
+    fetch.add_argument("--timeout", type=float, metavar="S", help="seconds to wait for data (30)")
+    # fetch's log lines name it; stylize's progress lines are neural-style's, unprefixed.
+    fetch.set_defaults(
+        func=_fetch,
+        log_prefix="stylesweep fetch: ",
+        interrupted="interrupted; run it again to resume",
+    )
+    models = sub.add_parser("models", help="list the model registry", parents=[common])
+    models.set_defaults(func=_models)
     return parser
 
 
@@ -267,37 +298,38 @@ def _terminate(signum: int, frame: object) -> None:
     raise _Terminated
 
 
-def _setup_logging(quiet: bool) -> logging.Handler:
+def _setup_logging(args: argparse.Namespace) -> logging.Handler:
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(logging.Formatter(args.log_prefix + "%(message)s"))
     logger = logging.getLogger("stylesweep")
     logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    logger.setLevel(level)
     return handler
+
+
+def _error(args: argparse.Namespace, exc: StyleSweepError) -> int:
+    """The one way a user error ends a command: one line and exit 2 (a traceback with --debug)."""
+    if args.debug:
+        raise exc
+    print(f"stylesweep {args.command}: error: {exc}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for a problem with the user's input)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["fetch"]:
-        from .fetch import main as fetch_main
-
-        return fetch_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    handler = _setup_logging(args.quiet)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    handler = _setup_logging(args)
     if threading.current_thread() is threading.main_thread():
         # A scheduler's SIGTERM unwinds like Ctrl-C: temporary files are removed, and the last
-        # checkpoint stays for the rerun.
+        # checkpoint (or a download's .part) stays for the rerun.
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args))
     except StyleSweepError as exc:
-        if args.debug:
-            raise
-        print(f"stylesweep {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(args, exc)
     except KeyboardInterrupt:
-        print(f"stylesweep {args.command}: interrupted", file=sys.stderr)
+        print(f"stylesweep {args.command}: {args.interrupted}", file=sys.stderr)
         return 130
     except _Terminated:
         print(f"stylesweep {args.command}: terminated", file=sys.stderr)

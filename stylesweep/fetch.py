@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import http.client
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from . import digest
-from .errors import FetchError, StyleSweepError
+from .errors import FetchError
 from .registry import ModelSpec, get_spec
 
 try:
@@ -41,6 +40,8 @@ _MAX_STALLS = 3
 _MAX_ATTEMPTS = 30
 _LOG_EVERY_S = 5.0
 _USER_AGENT = "stylesweep-fetch (python urllib)"
+# Seconds to wait for a connection or for the next bytes (`stylesweep fetch --timeout`).
+TIMEOUT_S = 30.0
 
 
 def default_weights_dir() -> Path:
@@ -81,7 +82,7 @@ def fetch(
     verify: bool = False,
     mirror: str | None = None,
     progress: bool | None = None,
-    timeout: float = 30.0,
+    timeout: float = TIMEOUT_S,
 ) -> Path:
     """The path of a verified weight file for `model`, downloading it when absent.
 
@@ -463,69 +464,3 @@ class _Progress:
         if self.bar:
             self.stream.write("\r" + self._line().ljust(78) + "\n")
             self.stream.flush()
-
-
-# ---- command line
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`stylesweep fetch [MODEL ...]`: download and verify weight files; exit code 2 on error."""
-    parser = argparse.ArgumentParser(
-        prog="stylesweep fetch",
-        description="Download model weights once, verified, into the weights folder, and print "
-        "each file's path. Run it where there is network (e.g. a cluster's login node).",
-    )
-    parser.add_argument(
-        "models", nargs="*", default=["vgg19"], metavar="MODEL", help="registry names (vgg19)"
-    )
-    parser.add_argument(
-        "--dest",
-        metavar="DIR",
-        help=f"weights folder (${DIR_ENV}, else ~/.cache/stylesweep/weights)",
-    )
-    parser.add_argument(
-        "--verify", action="store_true", help="hash present files again, trusting no cache"
-    )
-    parser.add_argument(
-        "--mirror",
-        metavar="URL",
-        help=f"base URL (http, https, file) or folder tried first (${MIRROR_ENV})",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=30.0, metavar="S", help="seconds to wait for data (30)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress, warnings only")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = parser.parse_args(argv)
-    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="stylesweep fetch: %(message)s")
-    status = 0
-    for name in args.models:
-        try:
-            spec = get_spec(name)
-            if spec.stand_in:
-                log.info("model %s needs no weight file; skipped", name)
-                continue
-            path = fetch(
-                spec,
-                args.dest,
-                verify=args.verify,
-                mirror=args.mirror,
-                progress=False if args.quiet else None,
-                timeout=args.timeout,
-            )
-        except StyleSweepError as exc:
-            if args.debug:
-                raise
-            print(f"stylesweep fetch: error: {exc}", file=sys.stderr)
-            status = 2
-            continue
-        except KeyboardInterrupt:
-            print("stylesweep fetch: interrupted; run it again to resume", file=sys.stderr)
-            return 130
-        print(path)
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

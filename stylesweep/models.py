@@ -19,6 +19,7 @@ from .registry import (  # noqa: F401 - re-exported: the registry is part of thi
     check_layers,
     get_spec,
     layer_names,
+    min_side,
 )
 
 log = logging.getLogger(__name__)
@@ -132,11 +133,14 @@ def load_features_weights(features: nn.Sequential, sd: dict[str, Tensor], source
 class FeatureExtractor(nn.Module):
     """A truncated VGG that returns the named activations it was asked for."""
 
-    def __init__(self, features: nn.Sequential, names: list[str], wanted: tuple[str, ...]):
+    def __init__(
+        self, features: nn.Sequential, names: list[str], wanted: tuple[str, ...], min_side: int
+    ):
         super().__init__()
         self.features = features
         self.names = names[: len(features)]
         self.wanted = frozenset(wanted)
+        self.min_side = min_side  # registry.min_side: the smallest image side it can take
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:  # x: (B, 3, H, W) preprocessed
         out: dict[str, Tensor] = {}
@@ -172,7 +176,7 @@ def build_extractor(
         if weights is None:
             raise ModelError(f"model {spec.name}: no weight file given")
         load_features_weights(features, read_state_dict(weights), str(weights))
-    extractor = FeatureExtractor(features, names, layers)
+    extractor = FeatureExtractor(features, names, layers, min_side(spec.arch, layers))
     extractor.eval()
     extractor.requires_grad_(False)
     return extractor

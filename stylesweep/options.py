@@ -1,12 +1,14 @@
-"""The options of one style transfer and their defaults: the single place a default lives."""
+"""The options of one style transfer: the single home of each option's default, help and range."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import OptionError
+from .registry import REGISTRY
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("random", "image")
@@ -14,64 +16,178 @@ POOLINGS = ("max", "avg")
 PRECISIONS = ("fp32", "tf32", "bf16")
 # What settings may differ by and still be optimized together as one batch (transfer.stylize_batch).
 BATCH_FIELDS = ("content_weight", "style_weight", "tv_weight")
+# A layer name of the VGG tables; the schema checks it, the model checks it against its layers.
+LAYER_PATTERN = "^(conv|relu)[1-5]_[1-4]$|^pool[1-5]$"
+
+# The keys of a field's metadata. validate() checks the ranges; the CLI and the schema read all.
+# help: what the option does (the CLI's help and the schema's description).
+# cli_help: words only the command line needs (spellings it alone accepts).
+# minimum, exclusive_minimum: the value is >= or > this. unit: says it in the error ("pixels").
+# choices: the value is one of these. item_minimum: each item of a tuple is >= this.
+# schema: extra JSON-schema keywords for the config that validate() leaves to others (layer names
+#   are checked against the model, with a better message; ascending scales in validate()).
+RANGES = ("minimum", "exclusive_minimum", "choices", "item_minimum")
+METADATA = ("help", "cli_help", "unit", "schema", *RANGES)
+
+
+def _meta(text: str, **more: Any) -> dict[str, Any]:
+    """A field's metadata: its help `text` and more; an unknown key is a typo, refused at import."""
+    unknown = set(more) - set(METADATA)
+    if unknown:
+        raise TypeError(f"unknown option metadata {sorted(unknown)}")
+    return {"help": text, **more}
+
+
+_LAYERS = {"uniqueItems": True, "items": {"pattern": LAYER_PATTERN}}
 
 
 @dataclass(frozen=True)
 class Options:
     """Every option of a run, with neural-style's names, meanings and defaults.
 
-    Where a default departs from neural-style the field's comment says so.
+    Where a default departs from neural-style the field's comment says so. Each field's metadata
+    holds its help and range (see METADATA): the CLI's flags and the config schema come from it.
     """
 
-    content_image: str
-    style_image: tuple[str, ...]
+    content_image: str = field(metadata=_meta("the content image"))
+    style_image: tuple[str, ...] = field(metadata=_meta("one or more style images"))
     # None = equal weights; always normalised to sum 1.
-    style_blend_weights: tuple[float, ...] | None = None
+    style_blend_weights: tuple[float, ...] | None = field(
+        default=None,
+        metadata=_meta(
+            "one weight per style image, normalised to sum 1; None: equal weights",
+            cli_help="neural-style's 'nil' means None",
+        ),
+    )
     # Longest side of the output, in pixels.
-    image_size: int = 512
-    content_weight: float = 5.0
-    style_weight: float = 100.0
-    tv_weight: float = 1e-3
-    num_iterations: int = 1000
-    normalize_gradients: bool = False
-    init: str = "random"
-    init_image: str | None = None
-    optimizer: str = "lbfgs"
-    learning_rate: float = 10.0
+    image_size: int = field(
+        default=512,
+        metadata=_meta("longest side of the output, in pixels", minimum=16, unit="pixels"),
+    )
+    content_weight: float = field(
+        default=5.0, metadata=_meta("weight of the content loss", minimum=0)
+    )
+    style_weight: float = field(
+        default=100.0, metadata=_meta("weight of the style loss", minimum=0)
+    )
+    tv_weight: float = field(
+        default=1e-3,
+        metadata=_meta("weight of the total-variation loss (smoothness)", minimum=0),
+    )
+    num_iterations: int = field(
+        default=1000,
+        metadata=_meta("number of iterations (function evaluations)", minimum=1),
+    )
+    normalize_gradients: bool = field(
+        default=False,
+        metadata=_meta("L1-normalise each loss term's gradient (neural-style's meaning)"),
+    )
+    init: str = field(
+        default="random",
+        metadata=_meta(
+            "start from random noise or from the image (init_image, else the content)",
+            choices=INITS,
+        ),
+    )
+    init_image: str | None = field(
+        default=None, metadata=_meta("image to start from when init is image; None: the content")
+    )
+    optimizer: str = field(default="lbfgs", metadata=_meta("lbfgs or adam", choices=OPTIMIZERS))
+    learning_rate: float = field(
+        default=10.0, metadata=_meta("Adam's learning rate", exclusive_minimum=0)
+    )
     # neural-style's 0 means optim's default history of 100; we state the 100.
-    lbfgs_num_correction: int = 100
-    print_iter: int = 50
-    save_iter: int = 100
-    output_image: str = "out.png"
+    lbfgs_num_correction: int = field(default=100, metadata=_meta("L-BFGS history size", minimum=1))
+    print_iter: int = field(
+        default=50,
+        metadata=_meta("print progress every N iterations (0: only the last)", minimum=0),
+    )
+    save_iter: int = field(
+        default=100,
+        metadata=_meta("save an intermediate image every N iterations (0: none)", minimum=0),
+    )
+    output_image: str = field(
+        default="out.png",
+        metadata=_meta("where the final image goes; the format follows the extension"),
+    )
     # The style image's longest side is style_scale x image_size.
-    style_scale: float = 1.0
-    original_colors: bool = False
-    pooling: str = "max"
+    style_scale: float = field(
+        default=1.0,
+        metadata=_meta("style images are resized to style_scale x image_size", exclusive_minimum=0),
+    )
+    original_colors: bool = field(
+        default=False,
+        metadata=_meta("keep the content's colours (YUV: result's Y, content's U and V)"),
+    )
+    pooling: str = field(
+        default="max", metadata=_meta("max or avg pooling in the network", choices=POOLINGS)
+    )
     # None = the registry's file for `model`.
-    model_file: str | None = None
+    model_file: str | None = field(
+        default=None, metadata=_meta("a weight file to use instead of the registry's")
+    )
     # Departure: neural-style's default is -1 (random); ours is fixed so reruns repeat. -1 still
     # means a fresh random seed, which is recorded.
-    seed: int = 0
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    seed: int = field(
+        default=0,
+        metadata=_meta("random seed; -1 picks a random one (recorded in run.json)", minimum=-1),
+    )
+    content_layers: tuple[str, ...] = field(
+        default=("relu4_2",),
+        metadata=_meta("layers for the content loss", schema=_LAYERS),
+    )
+    style_layers: tuple[str, ...] = field(
+        default=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        metadata=_meta("layers for the style loss", schema=_LAYERS),
+    )
     # stylesweep additions: a registry name and the device (auto|cpu|cuda|cuda:N|mps).
-    model: str = "vgg19"
-    device: str = "auto"
+    # The registry checks the model's name: tests and users may add models to it.
+    model: str = field(
+        default="vgg19", metadata=_meta(f"model from the registry: {', '.join(REGISTRY)}")
+    )
+    device: str = field(
+        default="auto",
+        metadata=_meta("auto, cpu, cuda, cuda:N or mps (auto: CUDA when present)"),
+    )
     # stylesweep addition, coarse-to-fine: longest sides (px, ascending, each below image_size)
     # optimized before image_size, each starting from the previous result upsampled. Empty is
     # neural-style's single scale. `scale_iterations`: one count per scale, or one for all.
-    scales: tuple[int, ...] = ()
-    scale_iterations: tuple[int, ...] = (200,)
+    scales: tuple[int, ...] = field(
+        default=(),
+        metadata=_meta(
+            "coarse-to-fine: smaller longest sides (px, ascending) optimized before "
+            "image_size, each from the previous result",
+            cli_help="'auto' is image_size/4 and /2 (those >= 64)",
+            item_minimum=16,
+            unit="pixels",
+            schema={"uniqueItems": True},
+        ),
+    )
+    scale_iterations: tuple[int, ...] = field(
+        default=(200,),
+        metadata=_meta(
+            "iterations at each of scales (one count for all, or one per scale)",
+            item_minimum=1,
+            schema={"minItems": 1},
+        ),
+    )
     # stylesweep addition, GPU fast path: fp32 (IEEE, as neural-style), tf32 (TF32 tensor cores
     # for convolutions and matmuls on GPUs that have them), bf16 (the network under bfloat16
     # autocast; losses and optimizer state stay fp32). fp32 until measured on a GPU (bench/).
-    precision: str = "fp32"
+    precision: str = field(
+        default="fp32",
+        metadata=_meta(
+            "fp32, tf32 (TF32 tensor cores on CUDA) or bf16 (network under bfloat16 "
+            "autocast; losses and optimizer in fp32)",
+            choices=PRECISIONS,
+        ),
+    )
     # cuDNN's autotuner (neural-style's -cudnn_autotune); off by default: it may pick
     # nondeterministic algorithms.
-    cudnn_benchmark: bool = False
-    # L-BFGS with no host syncs (torch's syncs about 2 x history times per step); the same
-    # trajectory as torch's within float rounding. Batched settings always use it.
-    lbfgs_sync_free: bool = False
+    cudnn_benchmark: bool = field(
+        default=False,
+        metadata=_meta("let cuDNN autotune its convolution algorithms (may be nondeterministic)"),
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -112,6 +228,26 @@ def _require(ok: bool, message: str) -> None:
         raise OptionError(message)
 
 
+def check_range(name: str, value: Any, meta: Mapping[str, Any]) -> None:
+    """Raise OptionError if `value` is outside the range in option `name`'s metadata."""
+
+    def below(low: Any, got: Any, shown: Any, each: str = "") -> None:
+        # With a unit the message names the bad value itself: "8 is below the minimum of 16 pixels".
+        if got < low:
+            unit = meta.get("unit")
+            words = f"{got} is below the minimum of {low} {unit}" if unit else ""
+            raise OptionError(f"{name}: {words or f'{each}must be >= {low}, got {shown}'}")
+
+    if "minimum" in meta:
+        below(meta["minimum"], value, value)
+    if "exclusive_minimum" in meta and not value > meta["exclusive_minimum"]:
+        raise OptionError(f"{name}: must be > {meta['exclusive_minimum']}, got {value}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise OptionError(f"{name}: must be one of {', '.join(meta['choices'])}, got {value!r}")
+    for item in value if "item_minimum" in meta else ():
+        below(meta["item_minimum"], item, list(value), "each ")
+
+
 def validate(o: Options) -> None:
     """Raise OptionError naming the first option whose value cannot work."""
     _require(bool(o.content_image), "content_image: a content image is required")
@@ -126,25 +262,11 @@ def validate(o: Options) -> None:
             all(w >= 0 for w in o.style_blend_weights) and sum(o.style_blend_weights) > 0,
             "style_blend_weights: weights must be >= 0 and not all zero",
         )
-    _require(o.image_size >= 16, f"image_size: {o.image_size} is below the minimum of 16 pixels")
-    for name in ("content_weight", "style_weight", "tv_weight"):
-        _require(getattr(o, name) >= 0, f"{name}: must be >= 0, got {getattr(o, name)}")
-    _require(o.num_iterations >= 1, f"num_iterations: must be >= 1, got {o.num_iterations}")
-    _require(o.init in INITS, f"init: must be one of {', '.join(INITS)}, got {o.init!r}")
-    _require(
-        o.optimizer in OPTIMIZERS,
-        f"optimizer: must be one of {', '.join(OPTIMIZERS)}, got {o.optimizer!r}",
-    )
-    _require(o.learning_rate > 0, f"learning_rate: must be > 0, got {o.learning_rate}")
-    _require(
-        o.lbfgs_num_correction >= 1,
-        f"lbfgs_num_correction: must be >= 1, got {o.lbfgs_num_correction}",
-    )
-    _require(o.print_iter >= 0, f"print_iter: must be >= 0, got {o.print_iter}")
-    _require(o.save_iter >= 0, f"save_iter: must be >= 0, got {o.save_iter}")
-    _require(o.style_scale > 0, f"style_scale: must be > 0, got {o.style_scale}")
-    _require(o.pooling in POOLINGS, f"pooling: must be one of max, avg, got {o.pooling!r}")
-    _require(o.seed >= -1, f"seed: must be >= 0, or -1 for a random seed, got {o.seed}")
+    # Each option's own range, from its metadata; then what ties options together.
+    for f in dataclasses.fields(o):
+        value = getattr(o, f.name)
+        if value is not None:
+            check_range(f.name, value, f.metadata)
     _require(len(o.content_layers) > 0 or len(o.style_layers) > 0, "no content or style layers")
     _require(
         o.device == "auto"
@@ -152,27 +274,18 @@ def validate(o: Options) -> None:
         or (o.device.startswith("cuda:") and o.device[5:].isdigit()),
         f"device: must be auto, cpu, cuda, cuda:N or mps, got {o.device!r}",
     )
-    previous = 0
-    for px in o.scales:
-        _require(px >= 16, f"scales: {px} is below the minimum of 16 pixels")
-        _require(px > previous, f"scales: must be ascending, got {list(o.scales)}")
-        previous = px
     _require(
-        previous < o.image_size,
+        list(o.scales) == sorted(set(o.scales)),
+        f"scales: must be ascending, got {list(o.scales)}",
+    )
+    _require(
+        not o.scales or o.scales[-1] < o.image_size,
         f"scales: each must be below image_size {o.image_size}, got {list(o.scales)}",
     )
     _require(
         len(o.scale_iterations) == 1 or len(o.scale_iterations) == len(o.scales),
         f"scale_iterations: give one count, or one per scale ({len(o.scales)}), "
         f"got {list(o.scale_iterations)}",
-    )
-    _require(
-        all(n >= 1 for n in o.scale_iterations),
-        f"scale_iterations: each must be >= 1, got {list(o.scale_iterations)}",
-    )
-    _require(
-        o.precision in PRECISIONS,
-        f"precision: must be one of {', '.join(PRECISIONS)}, got {o.precision!r}",
     )
 
 

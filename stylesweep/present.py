@@ -1,4 +1,4 @@
-"""Pictures of a sweep: progress GIFs, labelled contact sheets and loss plots."""
+"""Pictures of a sweep: progress GIFs, contact sheets and their grids, loss plots, the table."""
 
 from __future__ import annotations
 
@@ -7,14 +7,18 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import imageio.v3 as iio
 import numpy as np
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_path
 from .images import load_image
+from .sweep import Setting, format_value
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SHEET_BACKGROUND = (255, 255, 255)
 HEADER_BACKGROUND = (236, 236, 236)
@@ -214,6 +218,55 @@ def contact_sheet(
     return sheet
 
 
+def varying_options(settings: Sequence[Setting]) -> list[str]:
+    """The options whose value differs between settings, in the order they first appear."""
+    names: list[str] = []
+    for s in settings:
+        names += [n for n, _ in s.values if n not in names]
+    return [n for n in names if len({format_value(s.as_dict().get(n)) for s in settings}) > 1]
+
+
+def sweep_grid(
+    settings: Sequence[Setting],
+) -> tuple[list[str], list[str], list[list[str | None]]]:
+    """Row labels, column labels and setting ids for a sweep sheet.
+
+    Exactly two options varying gives a 2-D grid (rows = the first, columns = the second; a
+    combination no setting has is None); anything else gives one row with a column per setting.
+    """
+    varying = varying_options(settings)
+    if len(varying) == 2:
+        a, b = varying
+        rows = list(dict.fromkeys(format_value(s.as_dict().get(a)) for s in settings))
+        cols = list(dict.fromkeys(format_value(s.as_dict().get(b)) for s in settings))
+        grid: list[list[str | None]] = [[None] * len(cols) for _ in rows]
+        for s in settings:
+            d = s.as_dict()
+            grid[rows.index(format_value(d.get(a)))][cols.index(format_value(d.get(b)))] = s.id
+        return [f"{a} {r}" for r in rows], [f"{b} {c}" for c in cols], grid
+    if len(varying) == 1:
+        (a,) = varying
+        labels = [f"{a} {format_value(s.as_dict().get(a))}" for s in settings]
+    else:
+        labels = [s.id for s in settings]
+    return [""], labels, [[s.id for s in settings]]
+
+
+# --- the settings table ---------------------------------------------------------------------
+
+
+def settings_tsv(settings: Sequence[Setting]) -> str:
+    """A table: `id` then one column per option any setting sets; empty where one does not."""
+    names: list[str] = []
+    for s in settings:
+        names += [n for n, _ in s.values if n not in names]
+    lines = ["\t".join(["id", *names])]
+    for s in settings:
+        d = s.as_dict()
+        lines.append("\t".join([s.id, *(format_value(d[n]) if n in d else "" for n in names)]))
+    return "\n".join(lines) + "\n"
+
+
 # --- loss plots -----------------------------------------------------------------------------
 
 MAIN_LOSSES = ("total", "content", "style", "tv")
@@ -231,6 +284,10 @@ def read_losses(path: str | os.PathLike[str]) -> dict[str, list[float]]:
 def loss_plot(losses: Mapping[str, Sequence[float]], *, title: str = "") -> Figure:
     """Loss curves against iteration on a log scale: total, content, style and tv bold, each
     style layer thin. Terms that stay at 0 (a weight of 0) are left out."""
+    # Imported here: the Snakemake scheduler imports this module for sweep_grid, and matplotlib
+    # would add half a second to every start.
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     x = losses["iteration"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import ModelError
@@ -117,6 +118,14 @@ def layer_names(arch: str) -> list[str]:
             names += [f"conv{block}_{index}", f"relu{block}_{index}"]
             index += 1
     return names
+
+
+def min_side(arch: str, layers: Sequence[str]) -> int:
+    """The smallest image side, in pixels, that still reaches the deepest of `layers`: each
+    pooling before it halves the image, and a layer needs at least one pixel."""
+    names = layer_names(arch)
+    deepest = max(names.index(n) for n in layers)
+    return 2 ** sum(1 for n in names[:deepest] if n.startswith("pool"))
 
 
 def check_layers(spec: ModelSpec, layers: list[str] | tuple[str, ...], option: str) -> None:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import json
 import logging
 import os
 import platform
-import re
 import resource
 import secrets
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,21 +20,15 @@ import PIL
 import torch
 import torchvision
 
-from . import __version__, images, tensors
-from .atomic import atomic_path, write_text
+from . import __version__, checkpoint, images, tensors
+from .atomic import write_text
 from .digest import cached_sha256, sha256_file
 from .errors import ImageError, OptionError, OutputError, ResourceError
-from .models import (
-    FeatureExtractor,
-    ModelSpec,
-    build_extractor,
-    check_layers,
-    get_spec,
-    layer_names,
-)
+from .memory import batch_memory_mb
+from .models import FeatureExtractor, ModelSpec, build_extractor, check_layers, get_spec
 from .options import Options, to_argv, total_iterations
-from .sweep import batch_memory_mb
-from .transfer import Checkpoint, Progress, Result, stylize_batch
+from .registry import min_side
+from .transfer import Checkpoint, Progress, Result, stylize
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +70,6 @@ def resolve_seed(seed: int) -> int:
     return secrets.randbelow(2**31) if seed == -1 else seed
 
 
-def min_side(spec: ModelSpec, layers: tuple[str, ...]) -> int:
-    """The smallest image side, in pixels, that still reaches the deepest requested layer."""
-    names = layer_names(spec.arch)
-    deepest = max(names.index(n) for n in layers)
-    pools = sum(1 for n in names[:deepest] if n.startswith("pool"))
-    return 2**pools
-
-
 def _check_size(path: str, img: PIL.Image.Image, need: int, what: str) -> None:
     w, h = img.size
     if min(w, h) < need:
@@ -94,73 +77,6 @@ def _check_size(path: str, img: PIL.Image.Image, need: int, what: str) -> None:
             f"{path}: is {w}x{h} pixels after resizing ({what}); the model needs at least "
             f"{need} pixels on each side for its deepest layer"
         )
-
-
-def _fingerprint(opts: Options, record_inputs: dict[str, Any], weights_sha: str | None) -> str:
-    """What a checkpoint must match to be resumed: everything that changes the maths.
-
-    print_iter, save_iter, output_image and num_iterations do not change the trajectory (a run
-    with more iterations continues one with fewer), nor does the device.
-    """
-    maths = {
-        k: v
-        for k, v in opts.to_dict().items()
-        if k not in ("print_iter", "save_iter", "output_image", "num_iterations", "device")
-    }
-    blob = json.dumps(
-        {"options": maths, "inputs": record_inputs, "weights": weights_sha}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _load_checkpoint(
-    path: Path, fingerprint: str, num_iterations: int
-) -> tuple[Checkpoint, dict[str, bytes]] | None:
-    """The checkpoint at `path` and the frames written before it, if it fits this run."""
-    if not path.exists():
-        return None
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-        if data.get("fingerprint") != fingerprint:
-            log.warning("%s: a checkpoint of different options or inputs; discarded", path)
-            return None
-        ckpt = Checkpoint(**data["state"])
-        frames = {name: t.numpy().tobytes() for name, t in data["frames"].items()}
-    except Exception as exc:  # a checkpoint is only ever a shortcut: never fatal
-        log.warning("%s: unreadable checkpoint (%s); discarded", path, exc)
-        return None
-    if ckpt.iteration >= num_iterations:
-        log.warning(
-            "%s: checkpoint at iteration %d is past the end; discarded", path, ckpt.iteration
-        )
-        return None
-    log.info("resuming from %s at iteration %d", path, ckpt.iteration)
-    return ckpt, frames
-
-
-def _save_checkpoint(path: Path, fingerprint: str, frames: list[str], ckpt: Checkpoint) -> None:
-    """Write the loop's state, with the frames so far (a workflow may delete a killed job's
-    declared outputs, frames included, before the rerun that resumes it)."""
-    frame_bytes = {
-        name: torch.frombuffer(bytearray(Path(name).read_bytes()), dtype=torch.uint8)
-        for name in frames
-    }
-    with atomic_path(path) as tmp:
-        try:
-            # The legacy format reports a failed write with the system's reason ("No space
-            # left on device"), where the zip format only says "unexpected pos".
-            torch.save(
-                {
-                    "fingerprint": fingerprint,
-                    "state": dataclasses.asdict(ckpt),
-                    "frames": frame_bytes,
-                },
-                tmp,
-                _use_new_zipfile_serialization=False,
-            )
-        except RuntimeError as exc:
-            reason = re.search(r"failed with (.+)$", str(exc).strip().splitlines()[0])
-            raise OSError(reason.group(1) if reason else str(exc).splitlines()[0]) from exc
 
 
 def _oom_message(opts: Options, size: tuple[int, int], device: torch.device, need: float) -> str:
@@ -274,12 +190,14 @@ class _Reporter:
 class RunOutputs:
     """Where a run's files go besides its final image (`output_image`); None writes none.
 
-    `frames` is a str.format pattern with `{iteration}`.
+    `frames` is a str.format pattern with `{iteration}`. `name` is how the other settings of
+    the job name this run in their run.json (`batched_with`); its output folder by default.
     """
 
     frames: str | None = None
     losses_tsv: str | None = None
     run_json: str | None = None
+    name: str | None = None
 
 
 @dataclass
@@ -297,9 +215,9 @@ class _Setup:
     inputs: dict[str, Any]  # path and sha256 of every input file
     need: float  # the memory estimate, MiB
 
-    def fingerprint(self, opts: Options) -> str:
+    def fingerprint(self, settings: Sequence[Options]) -> str:
         digests = {k: v and _digests(v) for k, v in self.inputs.items()}
-        return _fingerprint(opts, digests, self.weights_sha)
+        return checkpoint.fingerprint(settings, digests, self.weights_sha)
 
     def tensors(self) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
         """content (1, 3, H, W), the style images, and the init image if any."""
@@ -317,7 +235,7 @@ def _prepare(
     *,
     weights: str | None,
     weights_dir: str | None,
-    checkpoint: str | None,
+    checkpoint_path: str | None,
 ) -> _Setup:
     """Check the options, read and size every input, find the weights, check every output's
     folder and the memory: all before any work, so a bad file fails fast with no output."""
@@ -326,7 +244,7 @@ def _prepare(
     check_layers(spec, opts.content_layers, "content_layers")
     check_layers(spec, opts.style_layers, "style_layers")
     device = resolve_device(opts.device)
-    min_px = min_side(spec, opts.content_layers + opts.style_layers)
+    min_px = min_side(spec.arch, opts.content_layers + opts.style_layers)
     content_img = images.resize_longest(images.load_image(opts.content_image), opts.image_size)
     _check_size(opts.content_image, content_img, min_px, f"image_size {opts.image_size}")
     style_px = images.style_size(opts.image_size, opts.style_scale)
@@ -345,8 +263,8 @@ def _prepare(
         for written in (o.output_image, out.losses_tsv, out.run_json):
             if written is not None:
                 _writable_folder(Path(written))
-    if checkpoint is not None:
-        _writable_folder(Path(checkpoint))
+    if checkpoint_path is not None:
+        _writable_folder(Path(checkpoint_path))
 
     inputs = {
         "content_image": {"path": opts.content_image, "sha256": sha256_file(opts.content_image)},
@@ -391,14 +309,12 @@ def _start(
     reporters: list[_Reporter],
 ) -> tuple[Checkpoint | None, FeatureExtractor]:
     """The checkpoint to resume from, if any (its frames back on disk), and the model."""
-    loaded = _load_checkpoint(ckpt_path, fingerprint, total_iterations(opts)) if ckpt_path else None
+    loaded = checkpoint.load(ckpt_path, fingerprint, total_iterations(opts)) if ckpt_path else None
     resume = loaded[0] if loaded else None
     if loaded:
         setup.seed = loaded[0].seed  # the seed that made the checkpoint, if -1 picked a new one
-        for name, data in loaded[1].items():
-            if not Path(name).exists():
-                with atomic_path(name) as tmp:
-                    tmp.write_bytes(data)
+        checkpoint.restore_frames(loaded[1])
+        for name in loaded[1]:
             owner = next((r for r in reporters if r.owns(name)), reporters[0])
             owner.written.append(name)
     spec = setup.spec
@@ -430,7 +346,7 @@ def _checkpointer(
         return None
 
     def save(ckpt: Checkpoint) -> None:
-        _save_checkpoint(ckpt_path, fingerprint, [n for r in reporters for n in r.written], ckpt)
+        checkpoint.save(ckpt_path, fingerprint, [n for r in reporters for n in r.written], ckpt)
 
     return save
 
@@ -517,104 +433,49 @@ def _finish(
 
 
 def run(
-    opts: Options,
+    settings: Sequence[Options],
+    outputs: Sequence[RunOutputs],
     *,
-    frames: str | None = None,
     final_frame: bool = False,
-    losses_tsv: str | None = None,
-    run_json: str | None = None,
     weights: str | None = None,
     weights_dir: str | None = None,
-    command: list[str] | None = None,
     checkpoint: str | None = None,
-) -> RunResult:
-    """Do one style transfer from files to files.
+    command: list[str] | None = None,
+) -> list[RunResult]:
+    """Do one or more style transfers from files to files, as one job.
+
+    The inputs are read and the model built once; `transfer.stylize` optimizes every setting
+    at once, each with its own optimizer history. Each setting gets its final image, frames,
+    losses.tsv and run.json; a job of several also names the others in run.json
+    (`batched_with`).
 
     Args:
-        opts: the run's options; `output_image` is where the final image goes.
-        frames: a str.format pattern with `{iteration}` for the images saved every save_iter;
-            None saves none.
+        settings: the runs' options, with equal `options.batch_key` (they may differ only in
+            loss weights and output_image); `output_image` is where each final image goes.
+        outputs: each run's frames, losses.tsv and run.json, in the order of `settings`.
         final_frame: also write a frame at the last iteration (the workflow's GIFs want it;
             neural-style's naming does not).
-        losses_tsv, run_json: where to write the losses and the provenance record, if at all.
         weights: a weight file overriding the registry's (as opts.model_file).
         weights_dir: where registry weight files live (fetched there on first use).
-        command: the argv that reproduces the run; derived from opts when None.
-        checkpoint: where to keep the loop's state every save_iter; a run started again with
-            the same options resumes from it (and gets the same bytes); removed at the end.
-    """
-    outputs = RunOutputs(frames, losses_tsv, run_json)
-    outputs = RunOutputs(frames, losses_tsv, run_json)
-    return _run_all(
-        [opts],
-        [outputs],
-        final_frame=final_frame,
-        weights=weights,
-        weights_dir=weights_dir,
-        checkpoint=checkpoint,
-        command=command,
-    )[0]
-
-
-def run_batch(
-    settings: list[Options],
-    *,
-    outputs: list[RunOutputs],
-    final_frame: bool = False,
-    weights: str | None = None,
-    weights_dir: str | None = None,
-    checkpoint: str | None = None,
-) -> list[RunResult]:
-    """Do several runs that differ only in loss weights as one batch, from files to files.
-
-    The inputs are read and the model built once; `transfer.stylize_batch` optimizes every
-    member at once, each with its own optimizer history. Each member gets the files `run`
-    writes, its run.json also naming the other members' output folders (`batched_with`).
-
-    Args:
-        settings: the members' options, with equal `options.batch_key`.
-        outputs: each member's frames, losses.tsv and run.json, in the order of `settings`.
-        checkpoint: one for the batch, carrying every member's frames; removed at the end.
-        Others: as `run`.
+        checkpoint: where to keep the job's state every save_iter, with every run's frames; a
+            job started again with the same options resumes from it (and gets the same
+            bytes); removed at the end.
+        command: the argv that reproduces a run of one setting; derived from its options when
+            None.
     Returns:
-        One RunResult per member, in order.
+        One RunResult per setting, in order.
     """
-    return _run_all(
-        settings,
-        outputs,
-        final_frame=final_frame,
-        weights=weights,
-        weights_dir=weights_dir,
-        checkpoint=checkpoint,
-    )
-
-
-def _run_all(
-    settings: list[Options],
-    outputs: list[RunOutputs],
-    *,
-    final_frame: bool,
-    weights: str | None,
-    weights_dir: str | None,
-    checkpoint: str | None,
-    command: list[str] | None = None,
-) -> list[RunResult]:
-    """One run, or a batch of runs, from files to files (see `run` and `run_batch`)."""
+    settings, outputs = list(settings), list(outputs)
     setup = _prepare(
-        settings, outputs, weights=weights, weights_dir=weights_dir, checkpoint=checkpoint
+        settings, outputs, weights=weights, weights_dir=weights_dir, checkpoint_path=checkpoint
     )
-    opts, batched = settings[0], len(settings) > 1
-    fingerprint = (
-        hashlib.sha256("".join(map(setup.fingerprint, settings)).encode()).hexdigest()
-        if batched
-        else setup.fingerprint(opts)
-    )
+    opts, fingerprint = settings[0], setup.fingerprint(settings)
     ckpt_path = Path(checkpoint) if checkpoint else None
     reporters = [_Reporter(out.frames, final_frame, setup.spec.stand_in) for out in outputs]
     resume, extractor = _start(setup, opts, ckpt_path, fingerprint, reporters)
     content, styles, init = setup.tensors()
     with _oom_guard(opts, setup):
-        results = stylize_batch(
+        results = stylize(
             settings,
             extractor,
             setup.spec.convention,
@@ -627,7 +488,7 @@ def _run_all(
             on_checkpoint=_checkpointer(ckpt_path, fingerprint, reporters),
             resume=resume,
         )
-    folders = [str(Path(o.output_image).parent) for o in settings]
+    names = [out.name or str(Path(o.output_image).parent) for o, out in _pairs(settings, outputs)]
     done = [
         _finish(
             o,
@@ -637,12 +498,21 @@ def _run_all(
             out,
             resume=resume,
             command=command,
-            extra={"batched_with": [f for f in folders if f != folder]} if batched else None,
+            extra={"batched_with": [n for n in names if n != name]} if len(names) > 1 else None,
         )
-        for o, result, reporter, out, folder in zip(
-            settings, results, reporters, outputs, folders, strict=True
+        for (o, out), result, reporter, name in zip(
+            _pairs(settings, outputs), results, reporters, names, strict=True
         )
     ]
     if ckpt_path is not None:
         ckpt_path.unlink(missing_ok=True)  # the runs are complete; the state is not needed
     return done
+
+
+def _pairs(settings: list[Options], outputs: list[RunOutputs]) -> list[tuple[Options, RunOutputs]]:
+    return list(zip(settings, outputs, strict=True))
+
+
+def run_one(opts: Options, outputs: RunOutputs | None = None, **kwargs: Any) -> RunResult:
+    """One style transfer from files to files: `run` with one setting (the CLI's door)."""
+    return run([opts], [outputs or RunOutputs()], **kwargs)[0]

@@ -1,4 +1,4 @@
-"""Config -> the runs (content x style-or-blend x setting), each with a stable, readable id."""
+"""Config -> the plan: runs (content x style-or-blend x setting) and the groups jobs run."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import functools
 import glob
 import hashlib
 import itertools
-import math
 import os
 import re
 import typing
@@ -16,10 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, OptionError
-from .options import BATCH_FIELDS, Options, defaults, ladder, option_names
-
-if typing.TYPE_CHECKING:
-    from .registry import ModelSpec
+from .options import BATCH_FIELDS, Options, defaults, option_names
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -123,23 +119,26 @@ class Plan:
         s = self.setting(setting)
         return Run(content, self.styles[style], s, tuple(self.options_for(s).items()))
 
-    def batches(self) -> list[Batch]:
-        """The groups of two or more settings that run as one job per content x style: those
-        equal but for BATCH_FIELDS. Empty unless `batch` is on."""
+    def groups(self) -> list[Group]:
+        """The stylize jobs' groups of settings, in the settings' order. Without `batch`, one per
+        setting, named as it. With `batch`, the settings equal but for BATCH_FIELDS share one,
+        named for the values they share; a setting alone in its group keeps its own id."""
         if not self.batch:
-            return []
-        groups: dict[str, list[Setting]] = {}
+            return [Group(s.id, (s,)) for s in self.settings]
+        together: dict[str, list[Setting]] = {}
         for s in self.settings:
             key = {k: v for k, v in self.options_for(s).items() if k not in BATCH_FIELDS}
-            groups.setdefault(repr(sorted(key.items())), []).append(s)
-        out: list[Batch] = []
-        for members in groups.values():
+            together.setdefault(repr(sorted(key.items())), []).append(s)
+        taken = {members[0].id for members in together.values() if len(members) == 1}
+        out: list[Group] = []
+        for members in together.values():
+            name = members[0].id
             if len(members) > 1:
-                shared = [(k, v) for k, v in members[0].values if k not in BATCH_FIELDS]
-                name = setting_id(shared)
-                while name in {b.id for b in out}:  # equal values written differently
+                name = setting_id((k, v) for k, v in members[0].values if k not in BATCH_FIELDS)
+                while name in taken:  # equal values written differently, or a lone setting's id
                     name += "+"
-                out.append(Batch(name, tuple(members)))
+                taken.add(name)
+            out.append(Group(name, tuple(members)))
         return out
 
     def runs(self) -> list[Run]:
@@ -153,8 +152,8 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Batch:
-    """Settings that run as one job: `id` is the setting id of the values they share."""
+class Group:
+    """The settings one stylize job runs for each content x style (one, or a batch)."""
 
     id: str
     settings: tuple[Setting, ...]
@@ -381,131 +380,6 @@ def plan(config: Mapping[str, Any], root: str | os.PathLike[str] = ".") -> Plan:
             except OptionError as e:
                 raise ConfigError(f"setting {setting.id}, style {style.name}: {e}") from None
     return result
-
-
-def frame_iterations(num_iterations: int, save_iter: int) -> list[int]:
-    """The iterations a run saves a frame at: every save_iter, and the last one.
-
-    `num_iterations` counts every scale of a coarse-to-fine run (options.total_iterations).
-    """
-    its = list(range(save_iter, num_iterations + 1, save_iter)) if save_iter > 0 else []
-    if not its or its[-1] != num_iterations:
-        its.append(num_iterations)
-    return its
-
-
-def varying_options(settings: Sequence[Setting]) -> list[str]:
-    """The options whose value differs between settings, in the order they first appear."""
-    names: list[str] = []
-    for s in settings:
-        names += [n for n, _ in s.values if n not in names]
-    return [n for n in names if len({format_value(s.as_dict().get(n)) for s in settings}) > 1]
-
-
-def sweep_grid(
-    settings: Sequence[Setting],
-) -> tuple[list[str], list[str], list[list[str | None]]]:
-    """Row labels, column labels and setting ids for a sweep sheet.
-
-    Exactly two options varying gives a 2-D grid (rows = the first, columns = the second; a
-    combination no setting has is None); anything else gives one row with a column per setting.
-    """
-    varying = varying_options(settings)
-    if len(varying) == 2:
-        a, b = varying
-        rows = list(dict.fromkeys(format_value(s.as_dict().get(a)) for s in settings))
-        cols = list(dict.fromkeys(format_value(s.as_dict().get(b)) for s in settings))
-        grid: list[list[str | None]] = [[None] * len(cols) for _ in rows]
-        for s in settings:
-            d = s.as_dict()
-            grid[rows.index(format_value(d.get(a)))][cols.index(format_value(d.get(b)))] = s.id
-        return [f"{a} {r}" for r in rows], [f"{b} {c}" for c in cols], grid
-    if len(varying) == 1:
-        (a,) = varying
-        labels = [f"{a} {format_value(s.as_dict().get(a))}" for s in settings]
-    else:
-        labels = [s.id for s in settings]
-    return [""], labels, [[s.id for s in settings]]
-
-
-def settings_tsv(settings: Sequence[Setting]) -> str:
-    """A table: `id` then one column per option any setting sets; empty where one does not."""
-    names: list[str] = []
-    for s in settings:
-        names += [n for n, _ in s.values if n not in names]
-    lines = ["\t".join(["id", *names])]
-    for s in settings:
-        d = s.as_dict()
-        lines.append("\t".join([s.id, *(format_value(d[n]) if n in d else "" for n in names)]))
-    return "\n".join(lines) + "\n"
-
-
-# Measured with the random model (VGG-19's cost, no weight file) on 2 cores of a shared VM,
-# torch 2.14.1 CPU: 0.57 s per L-BFGS iteration at 256 px, about 2.8 s at 512 px (square images).
-CPU_SECONDS_PER_MEGAPIXEL_ITERATION = 11.0
-# Not measured here (no GPU): a generous bound for a recent GPU, for the scheduler only.
-GPU_SECONDS_PER_MEGAPIXEL_ITERATION = 0.5
-# Head room on the engine's own memory estimate, for the scheduler.
-MEMORY_MARGIN = 1.25
-
-
-def image_size_of(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """(width, height) of an image file from its header, upright by its EXIF orientation."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        w, h = img.size
-        # EXIF orientations 5-8 turn the picture a quarter.
-        return (h, w) if img.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
-
-
-def batch_memory_mb(
-    spec: ModelSpec,
-    opts: Options,
-    size: tuple[int, int],
-    style_sizes: list[tuple[int, int]],
-    *,
-    device: str = "cpu",
-    batch: int = 1,
-) -> float:
-    """memory.estimate_memory_mb for `batch` images optimized at once: the interpreter and
-    the weights once, the per-image part (activations, optimizer history) `batch` times."""
-    from .memory import estimate_memory_mb
-
-    one = estimate_memory_mb(spec, opts, size, style_sizes, device=device)
-    fixed = estimate_memory_mb(spec, opts, (0, 0), [], device=device)
-    return fixed + batch * (one - fixed)
-
-
-def estimate_mem_mb(opts: Options, *, model: str = "vgg19", batch: int = 1) -> int:
-    """A run's (or a batch's) peak host memory in MB, for `resources: mem_mb`: the engine's
-    estimate (batch_memory_mb) for the real image sizes, with head room, in 100s."""
-    # Imported here: Pillow is not needed to plan a sweep.
-    from .images import scaled_size, style_size
-    from .registry import get_spec
-
-    def size_of(path: str, longest: int) -> tuple[int, int]:
-        # A file that cannot be read is the stylize job's to report, with its name; here it
-        # only must not stop the whole sweep, so assume a square.
-        try:
-            return scaled_size(image_size_of(path), longest)
-        except Exception:
-            return longest, longest
-
-    size = size_of(opts.content_image, opts.image_size)
-    longest = style_size(opts.image_size, opts.style_scale)
-    styles = [size_of(p, longest) for p in opts.style_image]
-    mib = batch_memory_mb(get_spec(model), opts, size, styles, device="cpu", batch=batch)
-    return int(math.ceil(MEMORY_MARGIN * mib * 1.048576 / 100) * 100)
-
-
-def estimate_runtime_min(opts: Options, *, gpu: bool = False, batch: int = 1) -> int:
-    """A generous bound of a run's (or a batch's) wall time in minutes (for `resources:
-    runtime`), summed over every scale of a coarse-to-fine ladder; a batch of B counts B
-    times the pixels."""
-    rate = GPU_SECONDS_PER_MEGAPIXEL_ITERATION if gpu else CPU_SECONDS_PER_MEGAPIXEL_ITERATION
-    work = batch * sum(px**2 / 1e6 * n for px, n in ladder(opts))
-    return max(1, math.ceil((30 + 1.5 * rate * work) / 60))
 
 
 def uses_gpu(device: str) -> bool:

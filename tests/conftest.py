@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from stylesweep import transfer
 from stylesweep.models import build_extractor, get_spec
 from stylesweep.options import Options
 from stylesweep.tensors import load_tensor
@@ -83,3 +84,20 @@ def tiny_tensors(
     """The content and the `styles` as (1, 3, H, W) tensors, longest side `size`."""
 
     return load_tensor(images["content"], size), [load_tensor(images[k], size) for k in styles]
+
+
+def stylize_one(
+    opts: Options,
+    extractor,
+    convention: str,
+    content: torch.Tensor,
+    styles: list[torch.Tensor],
+    *,
+    callback=None,
+    **kw,
+) -> transfer.Result:
+    """The engine for one setting: `transfer.stylize` takes a list of them."""
+    results = transfer.stylize(
+        [opts], extractor, convention, content, styles, callbacks=[callback], **kw
+    )
+    return results[0]

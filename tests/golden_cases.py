@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "data" / "golden"
 sys.path.insert(0, str(HERE.parent))
 
-from stylesweep import runner  # noqa: E402
+from stylesweep import checkpoint, runner  # noqa: E402
 from stylesweep.options import Options  # noqa: E402
 
 BASE: dict[str, Any] = dict(
@@ -71,37 +71,37 @@ def produce(case: str, out: Path) -> list[Path]:
     """Run a case with one CPU thread into `out`; returns each member's folder."""
     settings = settings_of(case, out)
     outputs = outputs_of(settings)
-    checkpoint = str(out / "checkpoint.pt")
+    state = str(out / "checkpoint.pt")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # reductions split across threads round differently
     try:
         if case == "resumed":
-            _run_killed(settings, outputs, checkpoint)
-        _run(settings, outputs, checkpoint)
+            _run_killed(settings, outputs, state)
+        _run(settings, outputs, state)
     finally:
         torch.set_num_threads(threads)
     return [Path(o.output_image).parent for o in settings]
 
 
-def _run(settings, outputs, checkpoint) -> None:
-    runner.run_batch(settings, outputs=outputs, final_frame=True, checkpoint=checkpoint)
+def _run(settings, outputs, state) -> None:
+    runner.run(settings, outputs, final_frame=True, checkpoint=state)
 
 
-def _run_killed(settings, outputs, checkpoint) -> None:
-    save = runner._save_checkpoint
+def _run_killed(settings, outputs, state) -> None:
+    save = checkpoint.save
 
     def save_then_die(*args):
         save(*args)
         if args[-1].iteration == KILL_AT:
             raise Killed
 
-    runner._save_checkpoint = save_then_die
+    checkpoint.save = save_then_die
     try:
-        _run(settings, outputs, checkpoint)
+        _run(settings, outputs, state)
     except Killed:
         pass
     finally:
-        runner._save_checkpoint = save
+        checkpoint.save = save
     for o in settings:  # as Snakemake removes a killed job's outputs
         shutil.rmtree(Path(o.output_image).parent)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_options
+from conftest import stylize_one, tiny_options
 from conftest import tiny_tensors as _tensors
 
 from stylesweep import transfer
@@ -42,7 +42,6 @@ CASES = [
     ("adam", 32, 20, {}),
     ("adam", 64, 20, {}),
     ("lbfgs", 32, 10, {}),
-    ("lbfgs", 32, 10, {"lbfgs_sync_free": True}),
     ("adam", 64, 12, {"scales": (32,), "scale_iterations": (6,)}),
 ]
 
@@ -55,8 +54,8 @@ def test_a_batch_equals_separate_runs(
     settings = _settings(
         tiny_images, optimizer=optimizer, image_size=size, num_iterations=iterations, **extra
     )
-    separate = [transfer.stylize(o, random_extractor, "caffe", content, styles) for o in settings]
-    batch = transfer.stylize_batch(settings, random_extractor, "caffe", content, styles)
+    separate = [stylize_one(o, random_extractor, "caffe", content, styles) for o in settings]
+    batch = transfer.stylize(settings, random_extractor, "caffe", content, styles)
     for alone, member in zip(separate, batch, strict=True):
         assert [r[0] for r in member.rows] == [r[0] for r in alone.rows]
         assert _totals(member) == pytest.approx(_totals(alone), rel=2e-2)
@@ -67,7 +66,7 @@ def test_a_batch_equals_separate_runs(
 def test_each_members_loss_falls_and_weights_matter(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
     settings = _settings(tiny_images, optimizer="adam", num_iterations=20)
-    batch = transfer.stylize_batch(settings, random_extractor, "caffe", content, styles)
+    batch = transfer.stylize(settings, random_extractor, "caffe", content, styles)
     for member in batch:
         assert _totals(member)[-1] < 0.5 * _totals(member)[0]
     assert not torch.equal(batch[0].image, batch[1].image)
@@ -75,9 +74,9 @@ def test_each_members_loss_falls_and_weights_matter(tiny_images, random_extracto
 
 def test_each_member_gets_its_own_progress(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
-    settings = _settings(tiny_images, num_iterations=4, save_iter=2, lbfgs_sync_free=True)
+    settings = _settings(tiny_images, num_iterations=4, save_iter=2)
     seen: list[list[transfer.Progress]] = [[] for _ in settings]
-    transfer.stylize_batch(
+    transfer.stylize(
         settings,
         random_extractor,
         "caffe",
@@ -96,13 +95,11 @@ def test_a_batch_resumes_to_the_same_bytes(tiny_images, random_extractor, optimi
     content, styles = _tensors(tiny_images)
     settings = _settings(tiny_images, optimizer=optimizer, save_iter=4)
     saved: list[transfer.Checkpoint] = []
-    ref = transfer.stylize_batch(
+    ref = transfer.stylize(
         settings, random_extractor, "caffe", content, styles, on_checkpoint=saved.append
     )
-    assert [c.iteration for c in saved] == [4, 8] and saved[0].batch == 3
-    again = transfer.stylize_batch(
-        settings, random_extractor, "caffe", content, styles, resume=saved[0]
-    )
+    assert [c.iteration for c in saved] == [4, 8] and len(saved[0].rows) == 3
+    again = transfer.stylize(settings, random_extractor, "caffe", content, styles, resume=saved[0])
     for a, b in zip(again, ref, strict=True):
         assert torch.equal(a.image, b.image)
         assert [r[:2] for r in a.rows] == [r[:2] for r in b.rows]
@@ -114,4 +111,4 @@ def test_settings_that_differ_in_more_than_weights_are_refused(tiny_images, rand
     other = settings[1].replace(seed=5)
     assert batch_key(settings[0]) == batch_key(settings[1]) != batch_key(other)
     with pytest.raises(OptionError, match="may differ only in content_weight"):
-        transfer.stylize_batch([settings[0], other], random_extractor, "caffe", content, styles)
+        transfer.stylize([settings[0], other], random_extractor, "caffe", content, styles)

@@ -96,16 +96,39 @@ def test_unset_flags_take_the_dataclass_defaults(tiny_images):
     assert cli.options_from_args(ns) == Options(content_image="c.png", style_image=("s.png",))
 
 
+def _subparser(command):
+    return cli.build_parser()._subparsers._group_actions[0].choices[command]
+
+
 def test_every_option_has_a_flag_and_defaults_live_only_in_the_dataclass():
-    fields = {f.name for f in dataclasses.fields(Options)}
-    assert set(cli.HELP) == fields
-    parser = cli.build_parser()._subparsers._group_actions[0].choices["stylize"]
+    parser = _subparser("stylize")
     help_text = " ".join(parser.format_help().split())
     for name, default in defaults().items():
         assert f"--{name.replace('_', '-')}" in help_text
         assert f"-{name}" in help_text
         # the help states the dataclass's default, not a copy of its own
         assert f"(default: {default})" in help_text, name
+
+
+def test_each_flag_s_help_is_its_option_s_metadata():
+    actions = {a.dest: a for a in _subparser("stylize")._actions}
+    for field in dataclasses.fields(Options):
+        assert actions[field.name].help.startswith(field.metadata["help"]), field.name
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["models"], ["fetch", "--help"]])
+def test_light_commands_import_no_torch(argv):
+    code = "import sys\nfrom stylesweep import cli\ntry:\n    cli.main(sys.argv[1:])\n"
+    code += "except SystemExit:\n    pass\nsys.exit('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    assert proc.returncode == 0, "torch was imported"
+    assert proc.stdout
+
+
+def test_one_parser_shares_debug_and_quiet():
+    for command in ("stylize", "fetch", "models"):
+        flags = {s for a in _subparser(command)._actions for s in a.option_strings}
+        assert {"--debug", "--quiet"} <= flags, command
 
 
 @pytest.mark.parametrize("which", ["content", "style"])
@@ -232,6 +255,7 @@ def test_public_api():
         "Options",
         "Progress",
         "Result",
+        "RunOutputs",
         "RunResult",
         "StyleSweepError",
         "__version__",
@@ -240,6 +264,7 @@ def test_public_api():
         "get_spec",
         "gram",
         "run",
+        "run_one",
         "style_loss",
         "stylize",
         "tv_loss",

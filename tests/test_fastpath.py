@@ -6,10 +6,12 @@ import logging
 
 import pytest
 import torch
+from conftest import stylize_one
 from conftest import tiny_options as _opts
 from conftest import tiny_tensors as _tensors
 
 from stylesweep import transfer
+from stylesweep.lbfgs import LBFGS
 
 
 def _totals(result: transfer.Result) -> list[float]:
@@ -20,10 +22,8 @@ def test_bf16_autocast_runs_on_the_cpu_and_ends_near_fp32(tiny_images, random_ex
     # Adam: smooth enough to compare endings. Tolerance: final total within 10% of fp32's.
     content, styles = _tensors(tiny_images)
     opts = _opts(tiny_images, optimizer="adam")
-    fp32 = transfer.stylize(opts, random_extractor, "caffe", content, styles)
-    bf16 = transfer.stylize(
-        opts.replace(precision="bf16"), random_extractor, "caffe", content, styles
-    )
+    fp32 = stylize_one(opts, random_extractor, "caffe", content, styles)
+    bf16 = stylize_one(opts.replace(precision="bf16"), random_extractor, "caffe", content, styles)
     totals = _totals(bf16)
     assert totals[-1] < 0.5 * totals[0]
     assert totals[-1] == pytest.approx(_totals(fp32)[-1], rel=0.10)
@@ -33,9 +33,9 @@ def test_bf16_autocast_runs_on_the_cpu_and_ends_near_fp32(tiny_images, random_ex
 def test_tf32_and_cudnn_benchmark_are_noops_on_the_cpu(tiny_images, random_extractor, caplog):
     content, styles = _tensors(tiny_images)
     opts = _opts(tiny_images, num_iterations=3)
-    ref = transfer.stylize(opts, random_extractor, "caffe", content, styles)
+    ref = stylize_one(opts, random_extractor, "caffe", content, styles)
     with caplog.at_level(logging.INFO, logger="stylesweep"):
-        fast = transfer.stylize(
+        fast = stylize_one(
             opts.replace(precision="tf32", cudnn_benchmark=True),
             random_extractor,
             "caffe",
@@ -59,7 +59,7 @@ def test_precisions_run_on_cuda_and_put_the_flags_back(tiny_images, random_extra
     )
     try:
         opts = _opts(tiny_images, image_size=64, precision=precision, cudnn_benchmark=True)
-        result = transfer.stylize(opts, extractor, "caffe", content, styles, device=device)
+        result = stylize_one(opts, extractor, "caffe", content, styles, device=device)
     finally:
         random_extractor.to("cpu")
     totals = _totals(result)
@@ -78,16 +78,16 @@ def test_sync_free_lbfgs_never_syncs_on_cuda(tiny_images, random_extractor):
     device = torch.device("cuda")
     try:
         problem = transfer.setup(
-            _opts(tiny_images, image_size=64),
+            [_opts(tiny_images, image_size=64)],
             random_extractor.to(device),
             "caffe",
             content,
             styles,
             device=device,
         )
-        optimizer = transfer.BatchLBFGS(problem.img, history_size=5)
+        optimizer = LBFGS(problem.img, history_size=5)
         for _ in range(8):
-            problem.closure()
+            problem.evaluate()
             torch.cuda.set_sync_debug_mode("error")
             try:
                 optimizer.step()

@@ -21,9 +21,10 @@ import pytest
 
 import stylesweep.digest
 import stylesweep.models
+from stylesweep import cli
 from stylesweep import fetch as fetch_mod
 from stylesweep.errors import FetchError
-from stylesweep.fetch import default_weights_dir, fetch, main, weights_path
+from stylesweep.fetch import default_weights_dir, fetch, weights_path
 from stylesweep.models import ModelSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -465,7 +466,7 @@ def test_cli_fetches_and_prints_the_path(
     server: Server, tmp_path: Path, tiny_registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tiny_registry(spec_for(server.url()))
-    assert main(["tiny", "random", "--dest", str(tmp_path), "--quiet"]) == 0
+    assert cli.main(["fetch", "tiny", "random", "--dest", str(tmp_path), "--quiet"]) == 0
     assert capsys.readouterr().out.splitlines() == [str(tmp_path / FILENAME)]
 
 
@@ -473,15 +474,34 @@ def test_cli_error_is_one_line_exit_2(
     dead_url: str, tmp_path: Path, tiny_registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tiny_registry(spec_for(dead_url))
-    assert main(["tiny", "--dest", str(tmp_path)]) == 2
+    assert cli.main(["fetch", "tiny", "--dest", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("stylesweep fetch: error:")]
     assert len(lines) == 1 and "connection refused" in lines[0] and dead_url in lines[0]
     assert "Traceback" not in err
     with pytest.raises(FetchError):
-        main(["tiny", "--dest", str(tmp_path), "--debug"])
+        cli.main(["fetch", "tiny", "--dest", str(tmp_path), "--debug"])
 
 
 def test_cli_unknown_model(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["vgg99"]) == 2
+    assert cli.main(["fetch", "vgg99"]) == 2
     assert "unknown model 'vgg99'" in capsys.readouterr().err
+
+
+def test_cli_fetches_the_models_after_one_that_fails(
+    server: Server, tmp_path: Path, tiny_registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny_registry(spec_for(server.url()))
+    assert cli.main(["fetch", "vgg99", "tiny", "--dest", str(tmp_path), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [str(tmp_path / FILENAME)]
+    [line] = err.splitlines()
+    assert line.startswith("stylesweep fetch: error: model: unknown model 'vgg99'")
+
+
+def test_cli_help_names_the_library_s_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["fetch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"${fetch_mod.DIR_ENV}" in text and f"${fetch_mod.MIRROR_ENV}" in text
+    assert f"seconds to wait for data ({fetch_mod.TIMEOUT_S:g})" in text

@@ -1,13 +1,15 @@
-"""The memory estimate, and a run that cannot fit a GPU refused before it starts."""
+"""The memory and runtime estimates, and a run that cannot fit a GPU refused before it starts."""
 
 from __future__ import annotations
 
 import types
+from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
-from stylesweep import runner
+from stylesweep import images, memory, runner
 from stylesweep.errors import ResourceError
 from stylesweep.memory import estimate_memory_mb
 from stylesweep.options import Options
@@ -51,9 +53,61 @@ def test_a_run_too_big_for_the_gpu_is_refused_before_it_starts(tiny_images, monk
         device="cuda",
     )
     with pytest.raises(ResourceError) as err:
-        runner.run(opts)
+        runner.run([opts], [runner.RunOutputs()])
     message = str(err.value)
     assert "2048x1365 image (image_size 2048)" in message
     assert "which has 1,024 MiB" in message
     assert "smaller image_size" in message and "adam" in message
     assert not built
+
+
+# --- the scheduler's estimates ------------------------------------------------------------------
+
+
+def engine(**changes) -> Options:
+    return Options(**{"content_image": "c.png", "style_image": ("s.png",), **changes})
+
+
+def test_the_job_memory_grows_with_the_images_and_the_batch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (600, 400)).save("c.png")
+    Image.new("RGB", (300, 300)).save("s.png")
+    mem = memory.estimate_mem_mb
+    assert mem(engine(image_size=512)) > mem(engine(image_size=256)) > mem(engine(image_size=64))
+    assert mem(engine(optimizer="adam")) < mem(engine())
+    assert mem(engine(), batch=3) > mem(engine())
+    assert mem(engine()) % 100 == 0
+
+
+def test_an_unreadable_image_is_sized_as_a_square_not_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("c.png").write_bytes(b"not an image")
+    Image.new("RGB", (256, 256)).save("s.png")
+    assert memory.estimate_mem_mb(engine(image_size=256)) > 0
+
+
+def test_a_batch_shares_the_fixed_memory():
+    spec, opts = get_spec("random"), engine()
+    one = memory.batch_memory_mb(spec, opts, (256, 256), [(256, 256)])
+    three = memory.batch_memory_mb(spec, opts, (256, 256), [(256, 256)], batch=3)
+    fixed = memory.batch_memory_mb(spec, opts, (0, 0), [])
+    assert three - fixed == pytest.approx(3 * (one - fixed))
+
+
+def test_the_job_runtime_grows_with_the_work():
+    runtime = memory.estimate_runtime_min
+    assert runtime(engine(image_size=512)) > runtime(engine(image_size=256))
+    assert runtime(engine(), gpu=True) < runtime(engine())
+    assert runtime(engine(scales=(128, 256))) > runtime(engine())
+    assert runtime(engine(), batch=3) > runtime(engine())
+    assert runtime(engine(image_size=32, num_iterations=6)) == 1
+
+
+def test_size_of_reads_the_header_upright(tmp_path):
+    img = Image.new("RGB", (60, 40))
+    exif = img.getexif()
+    exif[0x0112] = 6  # turned a quarter: shown 40 wide, 60 high
+    img.save(tmp_path / "turned.jpg", exif=exif)
+    img.save(tmp_path / "plain.png")
+    assert images.size_of(tmp_path / "turned.jpg") == (40, 60)
+    assert images.size_of(tmp_path / "plain.png") == (60, 40)

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 import torch
-from conftest import tiny_options, tiny_tensors
+from conftest import stylize_one, tiny_options, tiny_tensors
 
 from stylesweep import cli, transfer
 from stylesweep.errors import OptionError
@@ -27,9 +27,7 @@ def test_scales_number_iterations_continuously_and_frames_reach_the_final_size(
     content, styles = _tensors(tiny_images)
     seen: list[transfer.Progress] = []
     opts = _opts(tiny_images, optimizer=optimizer, num_iterations=12)
-    result = transfer.stylize(
-        opts, random_extractor, "caffe", content, styles, callback=seen.append
-    )
+    result = stylize_one(opts, random_extractor, "caffe", content, styles, callback=seen.append)
     assert total_iterations(opts) == 20
     assert [it for it, _, _ in result.rows] == list(range(1, 21))
     assert [(s.first, s.last) for s in result.scales] == [(1, 8), (9, 20)]
@@ -52,8 +50,8 @@ def test_scales_number_iterations_continuously_and_frames_reach_the_final_size(
 def test_the_final_scale_starts_from_the_coarse_result(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
     opts = _opts(tiny_images, num_iterations=1, optimizer="adam")
-    coarse = transfer.stylize(opts, random_extractor, "caffe", content, styles)
-    single = transfer.stylize(
+    coarse = stylize_one(opts, random_extractor, "caffe", content, styles)
+    single = stylize_one(
         opts.replace(scales=(), num_iterations=1), random_extractor, "caffe", content, styles
     )
     # one evaluation at 64 px: from the coarse result the loss is far below the noise start's
@@ -68,7 +66,7 @@ def test_resume_across_scales_gives_the_same_bytes(
     content, styles = _tensors(tiny_images)
     opts = _opts(tiny_images, optimizer=optimizer)
     saved: dict[int, transfer.Checkpoint] = {}
-    ref = transfer.stylize(
+    ref = stylize_one(
         opts,
         random_extractor,
         "caffe",
@@ -78,9 +76,7 @@ def test_resume_across_scales_gives_the_same_bytes(
     )
     assert sorted(saved) == [4, 12]  # no checkpoint at a scale's last iteration
     assert saved[stop_at].scale == (0 if stop_at < 9 else 1)
-    again = transfer.stylize(
-        opts, random_extractor, "caffe", content, styles, resume=saved[stop_at]
-    )
+    again = stylize_one(opts, random_extractor, "caffe", content, styles, resume=saved[stop_at])
     assert torch.equal(again.image, ref.image)
     assert [r[:2] for r in again.rows] == [r[:2] for r in ref.rows]
 
@@ -103,7 +99,9 @@ def test_bad_ladders_are_refused(tiny_images, changes, message):
 def test_a_scale_too_small_for_the_network_is_refused(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
     with pytest.raises(OptionError, match="needs at least 16 pixels"):
-        transfer.plan(_opts(tiny_images, scales=(16,)), content.shape, random_extractor)
+        transfer.scale_ladder(
+            _opts(tiny_images, scales=(16,)), content.shape, random_extractor.min_side
+        )
 
 
 def test_scales_auto_is_a_quarter_and_a_half_of_image_size():

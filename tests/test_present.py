@@ -1,4 +1,4 @@
-"""Pictures of a sweep: GIFs in iteration order, contact sheets of the promised size, loss plots."""
+"""Pictures of a sweep: GIFs in iteration order, sheets of the promised grid and size, plots."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from stylesweep import present
+from stylesweep import present, sweep
 from stylesweep.present import Header
 
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 30), (30, 30, 220)
@@ -27,6 +27,57 @@ def write_frames(folder: Path, iterations: list[int], size: tuple[int, int] = (4
     folder.mkdir(parents=True, exist_ok=True)
     for it in iterations:
         solid((it * 7 % 256, 100, 150), size).save(folder / f"{it:04d}.png")
+
+
+# --- the sweep as a grid and a table -------------------------------------------------------
+
+
+def test_two_swept_options_make_a_grid() -> None:
+    settings = sweep.make_settings({"sweep": {"style_weight": [10, 20, 30], "tv_weight": [0, 1]}})
+    rows, cols, grid = present.sweep_grid(settings)
+    assert rows == ["style_weight 10", "style_weight 20", "style_weight 30"]
+    assert cols == ["tv_weight 0", "tv_weight 1"]
+    assert grid[2][1] == "style_weight-30_tv_weight-1"
+
+
+@pytest.mark.parametrize(
+    ("config", "cols"),
+    [
+        (
+            {"sweep": {"style_weight": [10, 20], "tv_weight": [0]}},
+            ["style_weight 10", "style_weight 20"],
+        ),
+        ({}, ["default"]),
+        (
+            {"settings": [{"seed": 1, "tv_weight": 0, "style_weight": 1}, {"seed": 2}]},
+            ["seed-1_style_weight-1_tv_weight-0", "seed-2"],
+        ),
+    ],
+)
+def test_other_sweeps_make_a_row(config: dict, cols: list[str]) -> None:
+    settings = sweep.make_settings(config)
+    assert present.sweep_grid(settings) == ([""], cols, [[s.id for s in settings]])
+
+
+def test_a_partial_grid_leaves_gaps() -> None:
+    settings = sweep.make_settings(
+        {"settings": [{"seed": 1, "tv_weight": 0}, {"seed": 2, "tv_weight": 1}]}
+    )
+    assert present.sweep_grid(settings)[2] == [
+        ["seed-1_tv_weight-0", None],
+        [None, "seed-2_tv_weight-1"],
+    ]
+
+
+def test_settings_tsv_maps_ids_to_values() -> None:
+    settings = sweep.make_settings(
+        {"settings": [{"style_weight": 1e4, "tv_weight": 0}, {"seed": 3}]}
+    )
+    assert present.settings_tsv(settings) == (
+        "id\tstyle_weight\ttv_weight\tseed\n"
+        "style_weight-10000_tv_weight-0\t10000\t0\t\n"
+        "seed-3\t\t\t3\n"
+    )
 
 
 # --- contact sheets --------------------------------------------------------------------------

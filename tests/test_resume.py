@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import make_image, tiny_options
 
-from stylesweep import runner
+from stylesweep import checkpoint, runner
 from stylesweep.options import Options
 
 
@@ -37,31 +37,33 @@ def test_a_run_stopped_after_a_checkpoint_resumes_to_the_same_bytes(
     tiny_images, tmp_path, monkeypatch, optimizer
 ):
     ref = _opts(tiny_images, tmp_path / "ref.png", optimizer=optimizer)
-    runner.run(
-        ref, losses_tsv=str(tmp_path / "ref.tsv"), frames=str(tmp_path / "rf/{iteration}.png")
+    runner.run_one(
+        ref,
+        runner.RunOutputs(
+            frames=str(tmp_path / "rf/{iteration}.png"), losses_tsv=str(tmp_path / "ref.tsv")
+        ),
     )
     frames = str(tmp_path / "frames" / "{iteration}.png")
+    outputs = runner.RunOutputs(frames=frames, losses_tsv=str(tmp_path / "out.tsv"))
 
     opts = _opts(tiny_images, tmp_path / "out.png", optimizer=optimizer)
     ckpt = tmp_path / "out.ckpt"
-    save = runner._save_checkpoint
+    save = checkpoint.save
 
     def save_then_die(*args):
         save(*args)
         if args[-1].iteration == 6:
             raise _Killed
 
-    monkeypatch.setattr(runner, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
     with pytest.raises(_Killed):
-        runner.run(opts, losses_tsv=str(tmp_path / "out.tsv"), checkpoint=str(ckpt), frames=frames)
+        runner.run_one(opts, outputs, checkpoint=str(ckpt))
     assert ckpt.exists() and not (tmp_path / "out.png").exists()
-    monkeypatch.setattr(runner, "_save_checkpoint", save)
+    monkeypatch.setattr(checkpoint, "save", save)
     # as Snakemake does with a killed job's declared outputs: the frames so far are gone
     shutil.rmtree(tmp_path / "frames")
 
-    result = runner.run(
-        opts, losses_tsv=str(tmp_path / "out.tsv"), checkpoint=str(ckpt), frames=frames
-    )
+    result = runner.run_one(opts, outputs, checkpoint=str(ckpt))
     assert result.record["resumed_from"] == 6
     assert (tmp_path / "out.png").read_bytes() == (tmp_path / "ref.png").read_bytes()
     assert _losses(tmp_path / "out.tsv") == _losses(tmp_path / "ref.tsv")
@@ -81,13 +83,13 @@ def test_a_checkpoint_of_other_options_is_discarded(tiny_images, tmp_path, monke
         _real(*args)
         raise _Killed
 
-    _real = runner._save_checkpoint
-    monkeypatch.setattr(runner, "_save_checkpoint", stop)
+    _real = checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", stop)
     with pytest.raises(_Killed):
-        runner.run(first, checkpoint=str(ckpt))
-    monkeypatch.setattr(runner, "_save_checkpoint", _real)
+        runner.run_one(first, checkpoint=str(ckpt))
+    monkeypatch.setattr(checkpoint, "save", _real)
     other = _opts(tiny_images, tmp_path / "b.png", style_weight=60.0)
-    result = runner.run(other, checkpoint=str(ckpt))
+    result = runner.run_one(other, checkpoint=str(ckpt))
     assert result.record["resumed_from"] is None
     assert "different options or inputs; discarded" in caplog.text
 

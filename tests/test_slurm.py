@@ -53,7 +53,6 @@ IMAGES = {"content/cat": (48, 36), "styles/wave": (40, 40), "styles/cafe": (36, 
 GPU_STYLE = "wave"  # its stylize job asks SLURM for a GPU (and still computes on the CPU)
 # One torch thread per run, in both places: the engine is byte-deterministic at a fixed count.
 THREADS = ["--set-threads", "stylize=1"]
-CHECKPOINT = "checkpoint.pt"  # written by stylize into its run folder every save_iter
 
 
 def run_paths() -> tuple[str, str, str]:
@@ -69,6 +68,12 @@ GPU_RUN, _, LONG_RUN = TARGETS
 def comment_of(run: str) -> str:
     """The plugin's sbatch --comment for a stylize job: the rule and its wildcards."""
     return "rule_stylize_wildcards_" + run.replace("/", "_")
+
+
+def checkpoint_of(run: str) -> str:
+    """Where stylize keeps a run's checkpoint every save_iter: beside its job folder (the group
+    is the setting without `batch`)."""
+    return f"results/jobs/{run}.checkpoint.pt"
 
 
 # --- the cluster -------------------------------------------------------------------------------
@@ -223,7 +228,7 @@ def swept(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
         log=base / "slurm.log",
     )
     cancelled = None
-    checkpoint = slurm / "results/runs" / LONG_RUN / CHECKPOINT
+    checkpoint = slurm / checkpoint_of(LONG_RUN)
     deadline = time.monotonic() + 600
     while slurm_run.poll() is None and time.monotonic() < deadline:
         if cancelled is None and checkpoint.exists():
@@ -293,8 +298,8 @@ def test_a_job_that_asks_for_a_gpu_gets_one_of_its_own(swept: Sweep) -> None:
 
 def test_a_cancelled_job_resumes_from_its_checkpoint(swept: Sweep) -> None:
     assert swept.cancelled, (
-        f"no {CHECKPOINT} appeared in results/runs/{LONG_RUN} while its job ran: the stylize "
-        f"rule must write one every save_iter"
+        f"no {checkpoint_of(LONG_RUN)} appeared while its job ran: the stylize rule must "
+        f"write one every save_iter"
     )
     states = [(j.id, j.state) for j in swept.jobs if j.comment == comment_of(LONG_RUN)]
     assert states[0] == (swept.cancelled, "CANCELLED")
@@ -302,7 +307,7 @@ def test_a_cancelled_job_resumes_from_its_checkpoint(swept: Sweep) -> None:
     assert [state for _, state in states[1:]] == ["COMPLETED"]
     record = json.loads((swept.slurm / "results/runs" / LONG_RUN / "run.json").read_text())
     assert record["resumed_from"] and record["resumed_from"] % SAVE_ITER == 0
-    assert not (swept.slurm / "results/runs" / LONG_RUN / CHECKPOINT).exists()
+    assert not (swept.slurm / checkpoint_of(LONG_RUN)).exists()
 
 
 # --- the scripts themselves ------------------------------------------------------------------

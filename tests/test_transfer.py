@@ -6,8 +6,8 @@ import functools
 
 import pytest
 import torch
+from conftest import stylize_one, tiny_tensors
 from conftest import tiny_options as _opts
-from conftest import tiny_tensors
 
 from stylesweep import colour, transfer
 from stylesweep.errors import NumericalError
@@ -21,7 +21,7 @@ _tensors = functools.partial(tiny_tensors, styles=("style_a", "style_b"))
 def test_the_total_loss_falls_over_20_iterations(tiny_images, random_extractor, optimizer):
     content, styles = _tensors(tiny_images)
     opts = _opts(tiny_images, optimizer=optimizer)
-    result = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1])
+    result = stylize_one(opts, random_extractor, "caffe", content, styles[:1])
     totals = [values[0] for _, values, _ in result.rows]
     assert len(totals) == 20
     assert [it for it, _, _ in result.rows] == list(range(1, 21))
@@ -31,7 +31,7 @@ def test_the_total_loss_falls_over_20_iterations(tiny_images, random_extractor, 
 def test_loss_rows_add_up(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
     opts = _opts(tiny_images, num_iterations=3)
-    result = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1])
+    result = stylize_one(opts, random_extractor, "caffe", content, styles[:1])
     row = result.final_losses
     assert result.names == transfer.loss_names(opts)
     per_layer = sum(row[f"style_{n}"] for n in opts.style_layers)
@@ -59,14 +59,14 @@ def test_init_image_starts_from_the_content(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
     seen = []
     opts = _opts(tiny_images, init="image", num_iterations=2, save_iter=1)
-    transfer.stylize(opts, random_extractor, "caffe", content, styles[:1], callback=seen.append)
+    stylize_one(opts, random_extractor, "caffe", content, styles[:1], callback=seen.append)
     assert seen[0].iteration == 1
     assert torch.allclose(seen[0].image, content, atol=1e-5)
 
 
 def test_init_random_is_small_noise_around_the_mean_pixel(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
-    problem = transfer.setup(_opts(tiny_images), random_extractor, "caffe", content, styles[:1])
+    problem = transfer.setup([_opts(tiny_images)], random_extractor, "caffe", content, styles[:1])
     assert problem.img.shape == (1, 3, *content.shape[2:])
     assert 0.0005 < problem.img.std().item() < 0.002
     assert problem.img.is_contiguous()
@@ -74,8 +74,9 @@ def test_init_random_is_small_noise_around_the_mean_pixel(tiny_images, random_ex
 
 def _grad(tiny_images, extractor, **kw):
     content, styles = _tensors(tiny_images)
-    problem = transfer.setup(_opts(tiny_images, **kw), extractor, "caffe", content, styles[:1])
-    _, row = problem.closure()
+    problem = transfer.setup([_opts(tiny_images, **kw)], extractor, "caffe", content, styles[:1])
+    _, rows = problem.evaluate()
+    row = rows[0]
     return problem, problem.img.grad.clone(), row
 
 
@@ -106,10 +107,10 @@ def test_normalize_gradients_leaves_reported_losses_alone(tiny_images, random_ex
 
 def test_original_colors_changes_only_the_output(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
-    plain = transfer.stylize(
+    plain = stylize_one(
         _opts(tiny_images, num_iterations=5), random_extractor, "caffe", content, styles[:1]
     )
-    kept = transfer.stylize(
+    kept = stylize_one(
         _opts(tiny_images, num_iterations=5, original_colors=True),
         random_extractor,
         "caffe",
@@ -127,9 +128,9 @@ def test_original_colors_changes_only_the_output(tiny_images, random_extractor):
 def test_same_seed_same_result_other_seed_different(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
     opts = _opts(tiny_images, num_iterations=4)
-    a = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1], seed=7)
-    b = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1], seed=7)
-    c = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1], seed=8)
+    a = stylize_one(opts, random_extractor, "caffe", content, styles[:1], seed=7)
+    b = stylize_one(opts, random_extractor, "caffe", content, styles[:1], seed=7)
+    c = stylize_one(opts, random_extractor, "caffe", content, styles[:1], seed=8)
     assert torch.equal(a.image, b.image)
     assert not torch.equal(a.image, c.image)
 
@@ -138,14 +139,14 @@ def test_a_diverging_loss_stops_at_once(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
     opts = _opts(tiny_images, content_weight=1e38)
     with pytest.raises(NumericalError, match="iteration 1; likely causes"):
-        transfer.stylize(opts, random_extractor, "caffe", content, styles[:1])
+        stylize_one(opts, random_extractor, "caffe", content, styles[:1])
 
 
 def test_callback_sees_print_and_save_iterations(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images)
     seen = []
     opts = _opts(tiny_images, num_iterations=7, print_iter=3, save_iter=2)
-    transfer.stylize(opts, random_extractor, "caffe", content, styles[:1], callback=seen.append)
+    stylize_one(opts, random_extractor, "caffe", content, styles[:1], callback=seen.append)
     assert [p.iteration for p in seen] == [2, 3, 4, 6, 7]
     assert [p.image is not None for p in seen] == [True, False, True, True, True]
     assert [it for p in seen for it, _, _ in p.rows] == list(range(1, 8))
@@ -161,8 +162,8 @@ def test_lbfgs_loop_follows_one_optim_call(tiny_images, random_extractor, histor
     # torch's own L-BFGS by 2e-4 after 6 iterations.
     content, styles = _tensors(tiny_images)
     opts = _opts(tiny_images, num_iterations=12, lbfgs_num_correction=history)
-    ours = transfer.stylize(opts, random_extractor, "caffe", content, styles[:1])
-    problem = transfer.setup(opts, random_extractor, "caffe", content, styles[:1])
+    ours = stylize_one(opts, random_extractor, "caffe", content, styles[:1])
+    problem = transfer.setup([opts], random_extractor, "caffe", content, styles[:1])
     optimizer = torch.optim.LBFGS(
         [problem.img],
         lr=1,
@@ -174,9 +175,9 @@ def test_lbfgs_loop_follows_one_optim_call(tiny_images, random_extractor, histor
     totals = []
 
     def closure():
-        objective, row = problem.closure()
-        totals.append(row[0].item())
-        return objective
+        objective, rows = problem.evaluate()
+        totals.append(rows[0, 0].item())
+        return objective.sum()
 
     optimizer.step(closure)
     assert totals == pytest.approx([values[0] for _, values, _ in ours.rows], rel=1e-5)

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from stylesweep import gpus, present, sweep
+from stylesweep import gpus, present
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -225,7 +225,8 @@ def test_default_config_dry_run(default_project: Path) -> None:
     assert (contents, styles, settings) == (4, 4, 3)
     assert job_counts(snakemake(default_project, "-n", "--quiet", "rules")) == {
         "fetch_weights": 1,
-        "stylize": runs,
+        "stylize": runs,  # one job per run: batch is off
+        "publish": runs,
         "gif": runs,
         "loss_plot": runs,
         "setting_sheet": settings,
@@ -233,6 +234,24 @@ def test_default_config_dry_run(default_project: Path) -> None:
         "settings_table": 1,
         "all": 1,
     }
+
+
+def test_scheduling_imports_no_torch(default_project: Path) -> None:
+    """Snakemake plans the default sweep with stylesweep and without torch: only jobs load it."""
+    command = [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--cores", "1"]
+    command += ["--snakefile", str(ROOT / "Snakefile"), "--config", "model=random"]
+    proc = subprocess.run(
+        command,
+        cwd=default_project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    imported = [line.rsplit("|", 1)[1].strip() for line in lines]
+    assert "stylesweep.sweep" in imported and "stylesweep.memory" in imported
+    assert not [name for name in imported if "torch" in name]
 
 
 def test_neural_style_config_replaces_the_default_sweep(default_project: Path) -> None:
@@ -260,6 +279,11 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
+def job_of(run: Path) -> Path:
+    """The folder of the stylize job of a run folder (batch off: the group is the setting)."""
+    return Path(str(run).replace("/results/runs/", "/results/jobs/"))
+
+
 def run_dirs(project: Path) -> list[Path]:
     return [
         project / "results/runs" / c / s / setting
@@ -280,7 +304,7 @@ def test_every_run_has_its_final_image_frames_and_gif(tiny: Path) -> None:
             "0006.png",
         ]
         gif = iio.imread(run / "progress.gif", index=None)
-        assert gif.shape[0] == len(sweep.frame_iterations(6, 2)) == 3
+        assert gif.shape[0] == 3  # iterations 2, 4 and 6
         assert (gif.shape[2], gif.shape[1]) == final.size
         assert Image.open(run / "losses.png").size == (640, 400)
         assert (
@@ -288,6 +312,16 @@ def test_every_run_has_its_final_image_frames_and_gif(tiny: Path) -> None:
             .with_suffix(".log")
             .exists()
         )
+
+
+@pytest.mark.slow
+def test_a_runs_files_are_links_to_its_jobs_and_newer_than_the_job(tiny: Path) -> None:
+    for run in run_dirs(tiny):
+        job, setting = job_of(run), run.name
+        job_date = (job / ".snakemake_timestamp").stat().st_mtime
+        for name in ["final.png", "losses.tsv", "run.json", "frames/0006.png"]:
+            assert os.path.samefile(run / name, job / setting / name)
+            assert (run / name).stat().st_mtime >= job_date
 
 
 @pytest.mark.slow
@@ -302,7 +336,8 @@ def test_losses_and_run_json_record_the_run(tiny: Path) -> None:
         assert record["options"]["image_size"] == 32
         assert record["model"]["name"] == "random" and record["model"]["stand_in"] is True
         assert record["device"] == "cpu" and record["threads"] == 1
-        assert not (run / "checkpoint.pt").exists()
+        assert not list(run.glob("*.pt"))
+        assert not Path(f"{job_of(run)}.checkpoint.pt").exists()
         content_file = tiny / f"inputs/content/{content}.png"
         digest = hashlib.sha256(content_file.read_bytes()).hexdigest()
         assert record["inputs"]["content_image"]["sha256"] == digest
@@ -353,6 +388,7 @@ def test_changing_one_swept_value_reruns_only_what_it_touches(tiny: Path) -> Non
     runs = len(CONTENTS) * len(STYLE_COLUMNS)
     assert job_counts(out) == {
         "stylize": runs,  # style_weight-2000 of every content x style
+        "publish": runs,
         "gif": runs,
         "loss_plot": runs,
         "setting_sheet": 1,  # the new setting's sheet

@@ -4,6 +4,7 @@ still gets the run folder, GIF and run.json a separate run gets."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -14,13 +15,13 @@ from PIL import Image
 from test_workflow import TINY as WORKFLOW_TINY
 from test_workflow import job_counts, make_image, snakemake
 
-from stylesweep import runner, sweep
+from stylesweep import checkpoint, runner, sweep
 from stylesweep.options import Options
 
 # --- the plan: which settings batch together ----------------------------------------------
 
 PLAN_CASES = [
-    # (sweep, batch, the batches as id -> setting ids)
+    # (sweep, batch, the groups of two or more as id -> setting ids; the rest are groups of one)
     ({"style_weight": [10, 100]}, False, {}),
     ({"style_weight": [10, 100]}, True, {"default": ["style_weight-10", "style_weight-100"]}),
     (
@@ -40,11 +41,16 @@ def test_plan_batches(tmp_path: Path, swept, batch, expected) -> None:
     make_image(tmp_path / "content/cat.png", (48, 32), 0)
     make_image(tmp_path / "styles/wave.png", (40, 40), 1)
     config = {"content": "content", "styles": "styles", "sweep": swept, "batch": batch}
-    batches = sweep.plan(config, root=tmp_path).batches()
-    assert {b.id: b.setting_ids for b in batches} == expected
+    groups = sweep.plan(config, root=tmp_path).groups()
+    assert {g.id: g.setting_ids for g in groups if len(g.settings) > 1} == expected
+    alone = [g for g in groups if len(g.settings) == 1]
+    assert all(g.setting_ids == [g.id] for g in alone)  # a group of one is named as its setting
+    assert sorted(s for g in groups for s in g.setting_ids) == sorted(
+        s.id for s in sweep.plan(config, root=tmp_path).settings
+    )
 
 
-# --- run_batch: files to files, equal to separate runs -------------------------------------
+# --- runner.run of several settings: files to files, equal to separate runs --------------
 
 WEIGHTS = [(5.0, 100.0, 1e-3), (5.0, 300.0, 1e-3)]  # (content, style, tv) weights per member
 
@@ -84,12 +90,14 @@ def _pixels(path: str | Path) -> np.ndarray:
     return np.asarray(Image.open(path), dtype=np.float64) / 255
 
 
-def test_run_batch_writes_each_members_files_as_a_separate_run(tiny_images, tmp_path) -> None:
+def test_a_job_of_several_settings_writes_each_runs_files_as_a_separate_run(
+    tiny_images, tmp_path
+) -> None:
     settings, outputs = _members(tiny_images, tmp_path / "batch")
-    results = runner.run_batch(settings, outputs=outputs, final_frame=True)
+    results = runner.run(settings, outputs, final_frame=True)
     for i, (opts, out, result) in enumerate(zip(settings, outputs, results, strict=True)):
         alone = tmp_path / f"alone{i}.png"
-        ref = runner.run(opts.replace(output_image=str(alone)))
+        ref = runner.run_one(opts.replace(output_image=str(alone)))
         # The tolerance of tests/test_batch.py: losses within 2%, pixels within 0.02 on average.
         assert result.final_losses == pytest.approx(ref.final_losses, rel=2e-2)
         assert np.abs(_pixels(opts.output_image) - _pixels(alone)).mean() < 0.02
@@ -110,22 +118,22 @@ class _Killed(BaseException):
 def test_a_killed_batch_resumes_with_every_members_frames(tiny_images, tmp_path, monkeypatch):
     settings, outputs = _members(tiny_images, tmp_path)
     ckpt = str(tmp_path / "batch.ckpt")
-    ref = runner.run_batch(settings, outputs=outputs, final_frame=True)
+    ref = runner.run(settings, outputs, final_frame=True)
     finals = [Path(o.output_image).read_bytes() for o in settings]
-    save = runner._save_checkpoint
+    save = checkpoint.save
 
     def save_then_die(*args):
         save(*args)
         if args[-1].iteration == 4:
             raise _Killed
 
-    monkeypatch.setattr(runner, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
     with pytest.raises(_Killed):
-        runner.run_batch(settings, outputs=outputs, final_frame=True, checkpoint=ckpt)
-    monkeypatch.setattr(runner, "_save_checkpoint", save)
+        runner.run(settings, outputs, final_frame=True, checkpoint=ckpt)
+    monkeypatch.setattr(checkpoint, "save", save)
     for opts in settings:  # as Snakemake removes a killed job's outputs
         shutil.rmtree(Path(opts.output_image).parent)
-    again = runner.run_batch(settings, outputs=outputs, final_frame=True, checkpoint=ckpt)
+    again = runner.run(settings, outputs, final_frame=True, checkpoint=ckpt)
     for opts, first, result, final in zip(settings, ref, again, finals, strict=True):
         assert result.record["resumed_from"] == 4
         assert Path(opts.output_image).read_bytes() == final
@@ -156,7 +164,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_batch_is_one_job_for_its_settings(project: Path) -> None:
     assert job_counts(snakemake(project, "-n", "--quiet", "rules")) == {
-        "stylize_batch_1": 1,
+        "stylize": 1,
+        "publish": 2,
         "gif": 2,
         "loss_plot": 2,
         "setting_sheet": 2,
@@ -167,7 +176,13 @@ def test_a_batch_is_one_job_for_its_settings(project: Path) -> None:
     off = project / "config/off.yaml"
     off.write_text(TINY.replace("batch: true", "batch: false"))
     out = snakemake(project, "-n", "--quiet", "rules", "--configfile", str(off))
-    assert job_counts(out)["stylize"] == 2 and "stylize_batch_1" not in job_counts(out)
+    assert job_counts(out)["stylize"] == 2
+
+
+def test_set_threads_reaches_a_batchs_job(project: Path) -> None:
+    out = snakemake(project, "-n", "--cores", "8", "--set-threads", "stylize=3")
+    jobs = out.split("\nrule stylize:\n")[1:]
+    assert jobs and all("\n    threads: 3\n" in job.split("\n\n", 1)[0] for job in jobs)
 
 
 @pytest.mark.slow
@@ -185,6 +200,9 @@ def test_a_batch_writes_every_run_folder(project: Path) -> None:
         assert record["options"]["style_weight"] == float(setting.split("-")[1])
         (other,) = set(SETTINGS) - {setting}
         assert record["batched_with"] == [f"results/runs/cat/wave/{other}"]
-        assert not list(run.glob("checkpoint*.pt"))
-    assert (project / "logs/stylize/cat/wave/batch-default.log").exists()
+        assert not list(run.glob("*.pt"))
+        job = project / "results/jobs/cat/wave/default" / setting
+        assert os.path.samefile(run / "final.png", job / "final.png")
+    assert not (project / "results/jobs/cat/wave/default.checkpoint.pt").exists()
+    assert (project / "logs/stylize/cat/wave/default.log").exists()
     assert job_counts(snakemake(project, *targets, "-n", "--quiet", "rules")) == {}

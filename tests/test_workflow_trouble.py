@@ -90,13 +90,15 @@ def test_a_killed_snakemake_resumes_the_killed_run_and_redoes_nothing_else(tmp_p
     root = _project(tmp_path, {"cat": (48, 32)}, config)
     short = root / "results/runs/cat/wave/num_iterations-4"
     long = root / "results/runs/cat/wave/num_iterations-300"
+    # Beside the long run's job folder (Snakemake deletes that folder before a rerun).
+    checkpoint = root / "results/jobs/cat/wave/num_iterations-300.checkpoint.pt"
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
     cmd = [*SNAKEMAKE, "--directory", str(root), "--cores", "2", "--set-threads", "stylize=1"]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
     # the short run's GIF exists once Snakemake has recorded its stylize job as finished
-    while not ((short / "progress.gif").exists() and (long / "checkpoint.pt").exists()):
+    while not ((short / "progress.gif").exists() and checkpoint.exists()):
         assert proc.poll() is None, "snakemake ended before the kill"
         assert time.monotonic() < deadline
         time.sleep(0.1)
@@ -112,4 +114,4 @@ def test_a_killed_snakemake_resumes_the_killed_run_and_redoes_nothing_else(tmp_p
     record = json.loads((long / "run.json").read_text())
     assert record["resumed_from"] and record["resumed_from"] % 10 == 0
     assert len(list((long / "frames").glob("*.png"))) == 30  # frames before the kill restored
-    assert not (long / "checkpoint.pt").exists()
+    assert not checkpoint.exists()

@@ -7,13 +7,16 @@ sys.path.insert(0, workflow.basedir)
 # The conda envs (envs/*.yaml) pip-install the package from here; pip expands ${VAR} in them.
 os.environ.setdefault("STYLESWEEP_SOURCE", workflow.basedir)
 
-from stylesweep import sweep
+from stylesweep import memory, present, sweep
 from stylesweep.registry import get_spec
 
 PLAN = sweep.plan(config)
 RUNS = PLAN.runs()
-BATCHES = PLAN.batches()
+GROUPS = {group.id: group for group in PLAN.groups()}
+GROUP_OF = {s.id: group for group in GROUPS.values() for s in group.settings}
 RUN_DIR = "results/runs/{content}/{style}/{setting}"
+# A stylize job's folder: a subfolder per setting of its group, published into RUN_DIRs.
+JOB_DIR = "results/jobs/{content}/{style}/{group}"
 WEIGHTS_DIR = os.path.expanduser(config["weights"]["dir"])
 ENVS = os.path.join(workflow.basedir, "envs")
 
@@ -22,6 +25,7 @@ wildcard_constraints:
     content=sweep.alternatives(PLAN.contents),
     style=sweep.alternatives(PLAN.styles),
     setting=sweep.alternatives(s.id for s in PLAN.settings),
+    group=sweep.alternatives(GROUPS),
 
 
 def all_targets():
@@ -39,10 +43,6 @@ def all_targets():
     )
 
 
-def run_of(wildcards):
-    return PLAN.run(wildcards.content, wildcards.style, wildcards.setting)
-
-
 def content_image(wildcards):
     return PLAN.contents[wildcards.content]
 
@@ -55,12 +55,6 @@ def blend_weights(wildcards):
     """A blend's weights as a list (None for a single style)."""
     weights = PLAN.styles[wildcards.style].weights
     return list(weights) if weights else None
-
-
-def run_options(wildcards):
-    """The run's own options where they differ from the engine's defaults: only they (not the
-    rest of the config) decide whether it reruns."""
-    return run_of(wildcards).changed_options()
 
 
 def weight_files():
@@ -106,70 +100,51 @@ def cpu_conda_env():
     return os.path.join(ENVS, "stylesweep-cpu.yaml")
 
 
-def options_of(content, style, setting):
-    """A run's Options as the engine will see them."""
-    run = PLAN.run(content, style, setting)
-    return sweep.build_options(
-        run.options_dict(), content_image=PLAN.contents[content], style=run.style
-    )
+def group_members(wildcards):
+    """A stylize job's settings as data: id, run folder, and the options that differ
+    from the engine's defaults (only they, not the rest of the config, decide whether
+    it reruns)."""
+    w = wildcards
+    return [
+        {
+            "setting": s.id,
+            "run": RUN_DIR.format(content=w.content, style=w.style, setting=s.id),
+            "options": PLAN.run(w.content, w.style, s.id).changed_options(),
+        }
+        for s in GROUPS[w.group].settings
+    ]
 
 
-def engine_options(wildcards):
-    return options_of(wildcards.content, wildcards.style, wildcards.setting)
+def group_options(wildcards):
+    """The engine's Options of a job's first setting, for its resource estimates."""
+    w = wildcards
+    run = PLAN.run(w.content, w.style, GROUPS[w.group].setting_ids[0])
+    image = PLAN.contents[w.content]
+    return sweep.build_options(run.options_dict(), content_image=image, style=run.style)
 
 
-def stylize_mem_mb(wildcards):
-    return sweep.estimate_mem_mb(engine_options(wildcards), model=PLAN.model)
+def group_mem_mb(wildcards):
+    """A job's memory: its settings' images optimized at once."""
+    opts, size = group_options(wildcards), len(GROUPS[wildcards.group].settings)
+    return memory.estimate_mem_mb(opts, model=PLAN.model, batch=size)
 
 
-def stylize_runtime(wildcards):
+def group_runtime(wildcards):
+    """A job's wall time bound, in minutes."""
+    opts, size = group_options(wildcards), len(GROUPS[wildcards.group].settings)
     gpu = sweep.uses_gpu(PLAN.device)
-    return sweep.estimate_runtime_min(engine_options(wildcards), gpu=gpu)
+    return memory.estimate_runtime_min(opts, gpu=gpu, batch=size)
 
 
-def single_settings():
-    """A wildcard constraint: the settings rule stylize runs, one job each (not a batch's)."""
-    batched = {sid for batch in BATCHES for sid in batch.setting_ids}
-    single = [s.id for s in PLAN.settings if s.id not in batched]
-    return sweep.alternatives(single) if single else "(?!)"
+def job_of_run(wildcards):
+    """The folder of the stylize job that ran a run."""
+    group = GROUP_OF[wildcards.setting].id
+    return JOB_DIR.format(content=wildcards.content, style=wildcards.style, group=group)
 
 
-def batch_files(batch, name):
-    """The files `name` of every run of a batch, with {content} and {style} left open."""
-    return expand(f"{RUN_DIR}/{name}", setting=batch.setting_ids, allow_missing=True)
-
-
-def batch_options(batch):
-    """An input function: run_options of each of a batch's runs, in its order."""
-
-    def options(wildcards):
-        return [
-            PLAN.run(wildcards.content, wildcards.style, sid).changed_options()
-            for sid in batch.setting_ids
-        ]
-
-    return options
-
-
-def batch_mem_mb(batch):
-    """A resource function: a batch's memory (the first run's options, once per member)."""
-
-    def mem_mb(wildcards):
-        opts = options_of(wildcards.content, wildcards.style, batch.setting_ids[0])
-        return sweep.estimate_mem_mb(opts, model=PLAN.model, batch=len(batch.settings))
-
-    return mem_mb
-
-
-def batch_runtime(batch):
-    """A resource function: a batch's wall time bound."""
-
-    def runtime(wildcards):
-        opts = options_of(wildcards.content, wildcards.style, batch.setting_ids[0])
-        gpu = sweep.uses_gpu(PLAN.device)
-        return sweep.estimate_runtime_min(opts, gpu=gpu, batch=len(batch.settings))
-
-    return runtime
+def final_image(content, style, setting):
+    """A run's final.png."""
+    return f"{RUN_DIR.format(content=content, style=style, setting=setting)}/final.png"
 
 
 def header_of_style(style):
@@ -178,13 +153,16 @@ def header_of_style(style):
     return [style, list(s.images)]
 
 
-def setting_sheet_cells(wildcards):
-    """final.png of every content x style of one setting, row by row."""
+def setting_sheet_grid(wildcards):
+    """final.png of one setting: a row per content, a column per style."""
     return [
-        f"results/runs/{content}/{style}/{wildcards.setting}/final.png"
+        [final_image(content, style, wildcards.setting) for style in PLAN.styles]
         for content in PLAN.contents
-        for style in PLAN.styles
     ]
+
+
+def setting_sheet_cells(wildcards):
+    return [path for row in setting_sheet_grid(wildcards) for path in row]
 
 
 def setting_sheet_layout(wildcards):
@@ -206,15 +184,18 @@ def setting_sheet_headers(wildcards):
     return list(PLAN.contents.values()) + list(dict.fromkeys(styles))
 
 
-def sweep_sheet_cells(wildcards):
-    """final.png of every setting of one content x style, in the order of its grid."""
-    _, _, grid = sweep.sweep_grid(PLAN.settings)
+def sweep_sheet_grid(wildcards):
+    """final.png of every setting of one content x style in the sweep's grid (None: a gap)."""
+    _, _, grid = present.sweep_grid(PLAN.settings)
+    w = wildcards
     return [
-        f"results/runs/{wildcards.content}/{wildcards.style}/{sid}/final.png"
+        [None if sid is None else final_image(w.content, w.style, sid) for sid in row]
         for row in grid
-        for sid in row
-        if sid is not None
     ]
+
+
+def sweep_sheet_cells(wildcards):
+    return [path for row in sweep_sheet_grid(wildcards) for path in row if path]
 
 
 def sweep_sheet_headers(wildcards):
@@ -222,16 +203,15 @@ def sweep_sheet_headers(wildcards):
 
 
 def sweep_sheet_layout(wildcards):
-    """Row and column labels and the grid of setting ids (None = no such setting)."""
-    rows, cols, grid = sweep.sweep_grid(PLAN.settings)
+    """Row and column labels, and the content and style of a sweep sheet's headers."""
+    rows, cols, _ = present.sweep_grid(PLAN.settings)
     return {
         "rows": rows,
         "cols": cols,
-        "grid": grid,
         "content": [wildcards.content, PLAN.contents[wildcards.content]],
         "style": header_of_style(wildcards.style),
     }
 
 
 def settings_table():
-    return sweep.settings_tsv(PLAN.settings)
+    return present.settings_tsv(PLAN.settings)

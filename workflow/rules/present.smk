@@ -64,6 +64,7 @@ rule setting_sheet:
     conda:
         cpu_conda_env()
     params:
+        grid=setting_sheet_grid,
         layout=setting_sheet_layout,
         cell=config["present"]["thumbnail"],
     script:
@@ -87,6 +88,7 @@ rule sweep_sheet:
     conda:
         cpu_conda_env()
     params:
+        grid=sweep_sheet_grid,
         layout=sweep_sheet_layout,
         cell=config["present"]["thumbnail"],
     script:

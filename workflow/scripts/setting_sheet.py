@@ -11,8 +11,7 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)
 layout = snakemake.params.layout
 rows = [present.header(label, paths) for label, paths in layout["rows"]]
 cols = [present.header(label, paths) for label, paths in layout["cols"]]
-finals = [images.load_image(p) for p in snakemake.input.cells]
-grid = [finals[r * len(cols) : (r + 1) * len(cols)] for r in range(len(rows))]
+grid = [[images.load_image(path) for path in row] for row in snakemake.params.grid]
 sheet = present.contact_sheet(
     grid,
     row_headers=rows,

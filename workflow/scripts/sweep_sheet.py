@@ -11,8 +11,10 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)
 layout = snakemake.params.layout
 (content, content_path), (style, style_paths) = layout["content"], layout["style"]
 pair = present.header(f"{content} / {style}", [content_path, *style_paths])
-finals = iter(images.load_image(p) for p in snakemake.input.cells)
-grid = [[next(finals) if sid else None for sid in row] for row in layout["grid"]]
+grid = [
+    [None if path is None else images.load_image(path) for path in row]
+    for row in snakemake.params.grid  # None: no setting has these two values
+]
 two_d = len(layout["rows"]) > 1
 # A 2-D grid labels its rows with values; a single row is labelled by content and style.
 rows = [present.Header(label) for label in layout["rows"]] if two_d else [pair]
