@@ -70,8 +70,13 @@ def resolve_seed(seed: int) -> int:
     return secrets.randbelow(2**31) if seed == -1 else seed
 
 
-def _check_size(path: str, img: PIL.Image.Image, need: int, what: str) -> None:
-    w, h = img.size
+def _size(x: torch.Tensor) -> tuple[int, int]:
+    """(width, height) of a (1, 3, H, W) picture."""
+    return int(x.shape[-1]), int(x.shape[-2])
+
+
+def _check_size(path: str, x: torch.Tensor, need: int, what: str) -> None:
+    w, h = _size(x)
     if min(w, h) < need:
         raise ImageError(
             f"{path}: is {w}x{h} pixels after resizing ({what}); the model needs at least "
@@ -207,9 +212,9 @@ class _Setup:
     spec: ModelSpec
     seed: int
     device: torch.device
-    content_img: PIL.Image.Image
-    style_imgs: list[PIL.Image.Image]
-    init_img: PIL.Image.Image | None
+    content: torch.Tensor  # (1, 3, H, W) in [0, 1] at image_size
+    styles: list[torch.Tensor]  # at style_scale x image_size
+    init: torch.Tensor | None  # at the content's size
     weight_file: Path | None
     weights_sha: str | None
     inputs: dict[str, Any]  # path and sha256 of every input file
@@ -218,15 +223,6 @@ class _Setup:
     def fingerprint(self, settings: Sequence[Options]) -> str:
         digests = {k: v and _digests(v) for k, v in self.inputs.items()}
         return checkpoint.fingerprint(settings, digests, self.weights_sha)
-
-    def tensors(self) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
-        """content (1, 3, H, W), the style images, and the init image if any."""
-        init = tensors.to_tensor(self.init_img) if self.init_img is not None else None
-        return (
-            tensors.to_tensor(self.content_img),
-            [tensors.to_tensor(s) for s in self.style_imgs],
-            init,
-        )
 
 
 def _prepare(
@@ -245,19 +241,17 @@ def _prepare(
     check_layers(spec, opts.style_layers, "style_layers")
     device = resolve_device(opts.device)
     min_px = min_side(spec.arch, opts.content_layers + opts.style_layers)
-    content_img = images.resize_longest(images.load_image(opts.content_image), opts.image_size)
-    _check_size(opts.content_image, content_img, min_px, f"image_size {opts.image_size}")
+    content = tensors.load_tensor(opts.content_image, opts.image_size)
+    _check_size(opts.content_image, content, min_px, f"image_size {opts.image_size}")
     style_px = images.style_size(opts.image_size, opts.style_scale)
-    style_imgs = []
+    styles = []
     for path in opts.style_image:
-        img = images.resize_longest(images.load_image(path), style_px)
-        _check_size(path, img, min_px, f"style_scale x image_size = {style_px}")
-        style_imgs.append(img)
-    init_img = None
+        style = tensors.load_tensor(path, style_px)
+        _check_size(path, style, min_px, f"style_scale x image_size = {style_px}")
+        styles.append(style)
+    init = None
     if opts.init == "image" and opts.init_image:
-        init_img = images.load_image(opts.init_image).resize(
-            content_img.size, PIL.Image.Resampling.BILINEAR
-        )
+        init = tensors.load_tensor(opts.init_image, size=_size(content))
     weight_file = _weights_file(opts, spec, weights, weights_dir)
     for o, out in zip(settings, outputs, strict=True):
         for written in (o.output_image, out.losses_tsv, out.run_json):
@@ -278,22 +272,22 @@ def _prepare(
     need = batch_memory_mb(
         spec,
         opts,
-        content_img.size,
-        [s.size for s in style_imgs],
+        _size(content),
+        [_size(s) for s in styles],
         device=device.type,
         batch=len(settings),
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         if need > torch.cuda.get_device_properties(device).total_memory / 2**20:
-            raise ResourceError(_oom_message(opts, content_img.size, device, need))
+            raise ResourceError(_oom_message(opts, _size(content), device, need))
     return _Setup(
         spec=spec,
         seed=resolve_seed(opts.seed),
         device=device,
-        content_img=content_img,
-        style_imgs=style_imgs,
-        init_img=init_img,
+        content=content,
+        styles=styles,
+        init=init,
         weight_file=weight_file,
         weights_sha=cached_sha256(weight_file) if weight_file else None,
         inputs=inputs,
@@ -329,8 +323,8 @@ def _start(
     log.info(
         "content %s at %dx%d, %d style image(s), model %s on %s, seed %d",
         opts.content_image,
-        *setup.content_img.size,
-        len(setup.style_imgs),
+        *_size(setup.content),
+        len(setup.styles),
         spec.name,
         setup.device,
         setup.seed,
@@ -357,7 +351,7 @@ def _oom_guard(opts: Options, setup: _Setup) -> Iterator[None]:
     try:
         yield
     except torch.cuda.OutOfMemoryError as exc:
-        message = _oom_message(opts, setup.content_img.size, setup.device, setup.need)
+        message = _oom_message(opts, _size(setup.content), setup.device, setup.need)
         raise ResourceError("out of memory: " + message) from exc
 
 
@@ -391,8 +385,10 @@ def _finish(
             "sha256": setup.weights_sha,
             "stand_in": spec.stand_in,
         },
-        "size": {"width": setup.content_img.size[0], "height": setup.content_img.size[1]},
-        "style_sizes": [{"width": s.size[0], "height": s.size[1]} for s in setup.style_imgs],
+        "size": dict(zip(("width", "height"), _size(setup.content), strict=True)),
+        "style_sizes": [
+            dict(zip(("width", "height"), _size(s), strict=True)) for s in setup.styles
+        ],
         "device": str(device),
         # Which physical GPU "cuda:0" was: set by a scheduler or by the workflow's GPU lock.
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
@@ -473,15 +469,14 @@ def run(
     ckpt_path = Path(checkpoint) if checkpoint else None
     reporters = [_Reporter(out.frames, final_frame, setup.spec.stand_in) for out in outputs]
     resume, extractor = _start(setup, opts, ckpt_path, fingerprint, reporters)
-    content, styles, init = setup.tensors()
     with _oom_guard(opts, setup):
         results = stylize(
             settings,
             extractor,
             setup.spec.convention,
-            content,
-            styles,
-            init_image=init,
+            setup.content,
+            setup.styles,
+            init_image=setup.init,
             seed=setup.seed,
             device=setup.device,
             callbacks=reporters,

@@ -26,6 +26,12 @@ def to_image(x: Tensor) -> Image.Image:
     return Image.fromarray(a, mode="RGB")
 
 
-def load_tensor(path: str | os.PathLike[str], longest: int) -> Tensor:
-    """An image file resized so that its longest side is `longest`, as (1, 3, H, W)."""
-    return to_tensor(resize_longest(load_image(path), longest))
+def load_tensor(
+    path: str | os.PathLike[str], longest: int | None = None, *, size: tuple[int, int] | None = None
+) -> Tensor:
+    """An image file as (1, 3, H, W): resized so that its longest side is `longest`, or to
+    exactly `size` (width, height), bilinear as neural-style's image.scale."""
+    img = load_image(path)
+    if size is not None:
+        return to_tensor(img.resize(size, Image.Resampling.BILINEAR))
+    return to_tensor(resize_longest(img, longest) if longest is not None else img)
