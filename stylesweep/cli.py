@@ -148,6 +148,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
         given[name] = value
     if args.ns_original_colors is not None:
         given["original_colors"] = bool(args.ns_original_colors)
+    if args.cudnn_autotune:  # neural-style's spelling of --cudnn-benchmark
+        given["cudnn_benchmark"] = True
     if args.ns_gpu is not None:
         given["device"] = "cpu" if args.ns_gpu < 0 else f"cuda:{args.ns_gpu}"
     if args.ns_multigpu:
@@ -165,8 +167,6 @@ def _stylize(args: argparse.Namespace) -> int:
     from .runner import RunOutputs, run_one
 
     opts = options_from_args(args)
-    if args.cudnn_autotune:  # neural-style's spelling of --cudnn-benchmark
-        opts = opts.replace(cudnn_benchmark=True)
     out = Path(opts.output_image)
     stem = str(out.with_suffix("")).replace("{", "{{").replace("}", "}}")
     frames = args.frames or f"{stem}_{{iteration}}{out.suffix}"

@@ -14,7 +14,7 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("random", "image")
 POOLINGS = ("max", "avg")
 PRECISIONS = ("fp32", "tf32", "bf16")
-# What settings may differ by and still be optimized together as one batch (transfer.stylize_batch).
+# What settings may differ by and still be optimized together, one batch (transfer.stylize).
 BATCH_FIELDS = ("content_weight", "style_weight", "tv_weight")
 # A layer name of the VGG tables; the schema checks it, the model checks it against its layers.
 LAYER_PATTERN = "^(conv|relu)[1-5]_[1-4]$|^pool[1-5]$"

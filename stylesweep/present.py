@@ -218,11 +218,14 @@ def contact_sheet(
     return sheet
 
 
+def set_options(settings: Sequence[Setting]) -> list[str]:
+    """The options any setting sets, in the order they first appear."""
+    return list(dict.fromkeys(n for s in settings for n, _ in s.values))
+
+
 def varying_options(settings: Sequence[Setting]) -> list[str]:
     """The options whose value differs between settings, in the order they first appear."""
-    names: list[str] = []
-    for s in settings:
-        names += [n for n, _ in s.values if n not in names]
+    names = set_options(settings)
     return [n for n in names if len({format_value(s.as_dict().get(n)) for s in settings}) > 1]
 
 
@@ -257,9 +260,7 @@ def sweep_grid(
 
 def settings_tsv(settings: Sequence[Setting]) -> str:
     """A table: `id` then one column per option any setting sets; empty where one does not."""
-    names: list[str] = []
-    for s in settings:
-        names += [n for n, _ in s.values if n not in names]
+    names = set_options(settings)
     lines = ["\t".join(["id", *names])]
     for s in settings:
         d = s.as_dict()

@@ -75,6 +75,11 @@ def _size(x: torch.Tensor) -> tuple[int, int]:
     return int(x.shape[-1]), int(x.shape[-2])
 
 
+def _size_record(x: torch.Tensor) -> dict[str, int]:
+    w, h = _size(x)
+    return {"width": w, "height": h}
+
+
 def _check_size(path: str, x: torch.Tensor, need: int, what: str) -> None:
     w, h = _size(x)
     if min(w, h) < need:
@@ -363,7 +368,6 @@ def _finish(
     outputs: RunOutputs,
     *,
     resume: Checkpoint | None,
-    command: list[str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> RunResult:
     """Write one run's final image, losses.tsv and run.json (with `extra` added)."""
@@ -385,10 +389,8 @@ def _finish(
             "sha256": setup.weights_sha,
             "stand_in": spec.stand_in,
         },
-        "size": dict(zip(("width", "height"), _size(setup.content), strict=True)),
-        "style_sizes": [
-            dict(zip(("width", "height"), _size(s), strict=True)) for s in setup.styles
-        ],
+        "size": _size_record(setup.content),
+        "style_sizes": [_size_record(s) for s in setup.styles],
         "device": str(device),
         # Which physical GPU "cuda:0" was: set by a scheduler or by the workflow's GPU lock.
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
@@ -411,8 +413,7 @@ def _finish(
         "output_image": opts.output_image,
         "cwd": os.getcwd(),
         "command": " ".join(
-            shlex.quote(a)
-            for a in (command or ["stylesweep", "stylize", *to_argv(opts, seed=seed)])
+            shlex.quote(a) for a in ["stylesweep", "stylize", *to_argv(opts, seed=seed)]
         ),
         "argv": sys.argv,
         **(extra or {}),
@@ -436,7 +437,6 @@ def run(
     weights: str | None = None,
     weights_dir: str | None = None,
     checkpoint: str | None = None,
-    command: list[str] | None = None,
 ) -> list[RunResult]:
     """Do one or more style transfers from files to files, as one job.
 
@@ -456,8 +456,6 @@ def run(
         checkpoint: where to keep the job's state every save_iter, with every run's frames; a
             job started again with the same options resumes from it (and gets the same
             bytes); removed at the end.
-        command: the argv that reproduces a run of one setting; derived from its options when
-            None.
     Returns:
         One RunResult per setting, in order.
     """
@@ -483,7 +481,8 @@ def run(
             on_checkpoint=_checkpointer(ckpt_path, fingerprint, reporters),
             resume=resume,
         )
-    names = [out.name or str(Path(o.output_image).parent) for o, out in _pairs(settings, outputs)]
+    runs = list(zip(settings, outputs, results, reporters, strict=True))
+    names = [out.name or str(Path(o.output_image).parent) for o, out, _, _ in runs]
     done = [
         _finish(
             o,
@@ -492,20 +491,13 @@ def run(
             reporter,
             out,
             resume=resume,
-            command=command,
-            extra={"batched_with": [n for n in names if n != name]} if len(names) > 1 else None,
+            extra={"batched_with": names[:j] + names[j + 1 :]} if len(runs) > 1 else None,
         )
-        for (o, out), result, reporter, name in zip(
-            _pairs(settings, outputs), results, reporters, names, strict=True
-        )
+        for j, (o, out, result, reporter) in enumerate(runs)
     ]
     if ckpt_path is not None:
         ckpt_path.unlink(missing_ok=True)  # the runs are complete; the state is not needed
     return done
-
-
-def _pairs(settings: list[Options], outputs: list[RunOutputs]) -> list[tuple[Options, RunOutputs]]:
-    return list(zip(settings, outputs, strict=True))
 
 
 def run_one(opts: Options, outputs: RunOutputs | None = None, **kwargs: Any) -> RunResult:

@@ -73,7 +73,7 @@ def test_precisions_run_on_cuda_and_put_the_flags_back(tiny_images, random_extra
 
 
 @pytest.mark.needs_cuda
-def test_sync_free_lbfgs_never_syncs_on_cuda(tiny_images, random_extractor):
+def test_lbfgs_never_syncs_on_cuda(tiny_images, random_extractor):
     content, styles = _tensors(tiny_images, 64)
     device = torch.device("cuda")
     try:
