@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -19,6 +20,11 @@ class LBFGS:
     device, so the loop never waits for it (torch reads each two-loop coefficient back to the
     host: about 2 x history syncs per step). `step()` moves from the gradient already in
     `img.grad`: the loop evaluates once per iteration, as neural-style's optim.lbfgs does.
+
+    The two-loop is memory-bound (2 x history image-sized vectors, each read twice a step), so
+    q and d are updated in place (an FMA, as torch's `add_(alpha=)`) and, where the images'
+    rings are aligned and reading the ring's head costs nothing (the CPU), the pairs are read
+    as views rather than gathered.
     """
 
     def __init__(self, img: Tensor, history_size: int = 100, lr: float = 1.0):
@@ -39,13 +45,16 @@ class LBFGS:
         else:
             self._remember(g)
             d, t = self._direction(g), g.new_full((b,), self.lr)
-        st["prev_flat_grad"] = g.clone()
+        if "prev_flat_grad" in st:
+            st["prev_flat_grad"].copy_(g)
+        else:
+            st["prev_flat_grad"] = g.clone()
         st["d"], st["t"] = d, t
         # torch stops without a step when g.d > -tolerance_change (here 1): never for a descent
         # direction, kept for parity.
         move = torch.where(_dot(g, d) > 1.0, 0.0, t)
         with torch.no_grad():
-            self.img.add_((d * move[:, None]).view_as(self.img))
+            self.img.view(b, -1).addcmul_(d, move[:, None])
 
     def _first(self, g: Tensor) -> tuple[Tensor, Tensor]:
         # The first step: steepest descent, scaled to at most lr / |g|_1 (as torch).
@@ -76,21 +85,41 @@ class LBFGS:
 
     def _direction(self, g: Tensor) -> Tensor:
         # Two-loop recursion, newest pair first; pairs an image does not hold weigh 0.
-        st, m = self.state, self.m
-        dirs, stps, ro, head, count = (st[n] for n in ("dirs", "stps", "ro", "head", "count"))
-        rows = torch.arange(g.shape[0], device=g.device)
-        slots = [((head - 1 - j) % m, j < count) for j in range(min(st["n_iter"] - 1, m))]
+        pair = self._pairs(g.shape[0])
+        held = range(min(self.state["n_iter"] - 1, self.m))
         q = g.neg()
         al = []
-        for slot, held in slots:
-            a = torch.where(held, _dot(stps[slot, rows], q) * ro[slot, rows], 0.0)
-            q.sub_(a[:, None] * dirs[slot, rows])
+        for j in held:
+            s, y, ro, has = pair(j)
+            a = torch.where(has, _dot(s, q) * ro, 0.0)
+            q.addcmul_(y, a[:, None], value=-1)
             al.append(a)
-        d = q * st["H_diag"][:, None]
-        for (slot, held), a in zip(reversed(slots), reversed(al), strict=True):
-            be = torch.where(held, _dot(dirs[slot, rows], d) * ro[slot, rows], 0.0)
-            d.add_((a - be)[:, None] * stps[slot, rows])
+        d = q.mul_(self.state["H_diag"][:, None])
+        for j, a in zip(reversed(held), reversed(al), strict=True):
+            s, y, ro, has = pair(j)
+            be = torch.where(has, _dot(y, d) * ro, 0.0)
+            d.addcmul_(s, (a - be)[:, None])
         return d
+
+    def _pairs(self, b: int) -> Callable[[int], tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """pair(j) -> (s, y, ro, held) of each image's j-th newest pair: (B, N), (B, N), (B,),
+        and whether the image holds that many pairs, (B,)."""
+        st, m = self.state, self.m
+        dirs, stps, ro, head, count = (st[n] for n in ("dirs", "stps", "ro", "head", "count"))
+        # On the CPU reading the heads is free; when every image's ring is at the same place
+        # (always for one image; for a batch until one image skips a pair), pairs are views.
+        aligned = head.device.type == "cpu" and bool((head == head[0]).all())
+        first = int(head[0]) if aligned else 0
+        rows = torch.arange(b, device=head.device)
+
+        def pair(j: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+            if aligned:
+                k = (first - 1 - j) % m
+                return stps[k], dirs[k], ro[k], j < count
+            slot = (head - 1 - j) % m
+            return stps[slot, rows], dirs[slot, rows], ro[slot, rows], j < count
+
+        return pair
 
     def state_dict(self) -> dict[str, Any]:
         """The state; only the part of the history written so far (a checkpoint stays small)."""
