@@ -24,6 +24,32 @@ def test_gram_is_symmetric_and_scales_quadratically():
     assert torch.allclose(gram(3 * f), 9 * g)
 
 
+LAYOUTS = [torch.contiguous_format, torch.channels_last]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gram_backward_passes_gradcheck_in_float64(layout):
+    f = torch.randn(2, 5, 4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    f = f.contiguous(memory_format=layout).requires_grad_(True)
+    assert torch.autograd.gradcheck(gram, (f,))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gram_gradient_is_autograds_in_the_features_layout(layout):
+    # The gradient of a non-symmetric upstream dG is F (dG + dG^T) / n, as autograd finds for
+    # the plain product; it comes back in the features' own memory layout, without a copy.
+    gen = torch.Generator().manual_seed(4)
+    f = torch.randn(2, 8, 6, 5, generator=gen).contiguous(memory_format=layout)
+    upstream = torch.randn(2, 8, 8, generator=gen)
+    ours = f.clone().requires_grad_(True)
+    gram(ours).backward(upstream)
+    plain = f.clone().requires_grad_(True)
+    flat = plain.reshape(2, 8, 30)
+    (flat.bmm(flat.transpose(1, 2)) / (8 * 30)).backward(upstream)
+    torch.testing.assert_close(ours.grad, plain.grad)
+    assert ours.grad.is_contiguous(memory_format=layout)
+
+
 def test_content_loss_is_mean_squared_error():
     f = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
     t = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])

@@ -181,3 +181,49 @@ def test_lbfgs_loop_follows_one_optim_call(tiny_images, random_extractor, histor
 
     optimizer.step(closure)
     assert totals == pytest.approx([values[0] for _, values, _ in ours.rows], rel=1e-5)
+
+
+@pytest.mark.parametrize("init", ["random", "image"])
+def test_the_first_two_iterations_equal_neural_styles_objective_written_plainly(
+    tiny_images, random_extractor, init
+):
+    # neural-style's objective in plain autograd (NCHW features, the Gram as one product, the
+    # losses summed), then optim.lbfgs's first step: -g scaled to min(1, 1 / |g|_1). The
+    # engine's layout-aware Gram, batched L-BFGS and loss rows must report the same losses at
+    # iterations 1 and 2 (rounding apart: the network runs channels-last here, NCHW there).
+    content, styles = _tensors(tiny_images)
+    opts = _opts(tiny_images, num_iterations=2, init=init, style_weight=1e3, tv_weight=1e-2)
+    engine = [values for _, values, _ in stylize_one(opts, random_extractor, "caffe", content,
+                                                     styles[:1]).rows]  # fmt: skip
+    net = random_extractor
+
+    def plain_gram(f):
+        b, c, h, w = f.shape
+        flat = f.contiguous().view(b, c, h * w)
+        return flat.bmm(flat.transpose(1, 2)) / (c * h * w)
+
+    with torch.no_grad():
+        c_pre = preprocess(content, "caffe")
+        targets = net(c_pre.contiguous())
+        grams = net(preprocess(styles[0], "caffe").contiguous())
+        grams = {n: plain_gram(grams[n]) for n in opts.style_layers}
+    img = transfer.initial_image(opts, c_pre, None, seed=opts.seed if opts.seed >= 0 else 0)
+
+    def losses(x):
+        x = x.detach().requires_grad_(True)
+        feats = net(x)
+        content_term = opts.content_weight * content_loss(feats["relu4_2"], targets["relu4_2"])
+        style = [opts.style_weight * ((plain_gram(feats[n]) - grams[n]) ** 2).mean((1, 2))
+                 for n in opts.style_layers]  # fmt: skip
+        dx = x[..., :-1, :-1] - x[..., :-1, 1:]
+        dy = x[..., :-1, :-1] - x[..., 1:, :-1]
+        tv = opts.tv_weight * 0.5 * (dx**2 + dy**2).sum()
+        total = content_term + sum(style) + tv
+        total.sum().backward()
+        row = [total, content_term, sum(style), *style, tv]
+        return [float(v.detach()) for v in row], x.grad
+
+    first, grad = losses(img)
+    second, _ = losses(img - grad * min(1.0, 1.0 / float(grad.abs().sum())))
+    assert engine[0] == pytest.approx(first, rel=1e-5)
+    assert engine[1] == pytest.approx(second, rel=1e-5)
