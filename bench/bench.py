@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import common  # noqa: E402
+import objective  # noqa: E402
 
 from stylesweep import transfer  # noqa: E402
 from stylesweep.options import auto_scales, total_iterations  # noqa: E402
@@ -55,6 +56,27 @@ def speed(args: argparse.Namespace, device: torch.device) -> None:
             p.append(common.median_s_per_iteration(plain, args.speed_iterations, 1))
         e_s, p_s = sorted(e)[len(e) // 2], sorted(p)[len(p) // 2]
         print(f"{size:>6} {e_s:>12.3f} {p_s:>12.3f} {e_s / p_s:>13.2f}")
+
+
+def objective_figures(args: argparse.Namespace, device: torch.device) -> None:
+    """Closure / network-only forward+backward, the profile's shares, and the L-BFGS step."""
+    print(f"\n## objective (random model, {device}, {torch.get_num_threads()} threads)")
+    print(f"{'size':>6} {'network s':>10} {'closure s':>10} {'closure/network':>16}")
+    closures = {}
+    for size in args.sizes:
+        c, n, closure = objective.closure_vs_network(size, device, args.repeats)
+        closures[size] = (c, closure)
+        print(f"{size:>6} {n:>10.3f} {c:>10.3f} {c / n:>16.3f}")
+    size = max(args.sizes)
+    print(f"\nshare of the closure's op time at {size} px, by part:")
+    for part, share in objective.profile_shares(closures[size][1], device).items():
+        print(f"  {part:<22} {100 * share:6.1f}%")
+    print("\nL-BFGS step with a full history of 100 pairs, one image:")
+    print(f"{'size':>6} {'engine s':>9} {'torch s':>9} {'engine/torch':>13} {'step/closure':>13}")
+    for size in args.lbfgs_sizes:
+        e, t = objective.lbfgs_step(size, device)
+        share = f"{e / closures[size][0]:>13.3f}" if size in closures else f"{'-':>13}"
+        print(f"{size:>6} {e:>9.3f} {t:>9.3f} {e / t:>13.2f} {share}")
 
 
 def multiscale(args: argparse.Namespace, device: torch.device) -> None:
@@ -130,10 +152,13 @@ def _memory_one(args: argparse.Namespace, device: torch.device) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "what", nargs="*", default=["speed", "multiscale", "memory"],
-        help="speed, multiscale, memory (default: all)",
+        "what", nargs="*", default=["objective", "speed", "multiscale", "memory"],
+        help="objective, speed, multiscale, memory (default: all)",
     )  # fmt: skip
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument(
+        "--lbfgs-sizes", type=int, nargs="+", default=[512, 1024], help="objective: L-BFGS step"
+    )
     parser.add_argument("--size", type=int, default=512, help="multiscale/memory: image size")
     parser.add_argument("--iterations", type=int, default=1000, help="multiscale: single scale's")
     parser.add_argument("--speed-iterations", type=int, default=5, help="speed: per timing")
@@ -149,9 +174,14 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     )
     for what in args.what:
-        {"speed": speed, "multiscale": multiscale, "memory": memory, "_memory_one": _memory_one}[
-            what
-        ](args, device)
+        run = {
+            "objective": objective_figures,
+            "speed": speed,
+            "multiscale": multiscale,
+            "memory": memory,
+            "_memory_one": _memory_one,
+        }[what]
+        run(args, device)
 
 
 if __name__ == "__main__":

@@ -76,8 +76,14 @@ class LBFGS:
         s = st["d"] * st["t"][:, None]
         ys = _dot(y, s)
         keep = ys > 1e-10
-        dirs[head, rows] = torch.where(keep[:, None], y, dirs[head, rows])
-        stps[head, rows] = torch.where(keep[:, None], s, stps[head, rows])
+        if g.device.type == "cpu":
+            # Reading `keep` costs nothing here: copy each kept pair into its slot's view.
+            for i in (i for i, kept in enumerate(keep.tolist()) if kept):
+                dirs[int(head[i]), i].copy_(y[i])
+                stps[int(head[i]), i].copy_(s[i])
+        else:
+            dirs[head, rows] = torch.where(keep[:, None], y, dirs[head, rows])
+            stps[head, rows] = torch.where(keep[:, None], s, stps[head, rows])
         ro[head, rows] = torch.where(keep, 1.0 / ys, ro[head, rows])
         st["head"] = torch.where(keep, (head + 1) % m, head)
         st["count"] = torch.where(keep, (count + 1).clamp(max=m), count)
@@ -90,34 +96,38 @@ class LBFGS:
         q = g.neg()
         al = []
         for j in held:
-            s, y, ro, has = pair(j)
-            a = torch.where(has, _dot(s, q) * ro, 0.0)
+            s, y, ro = pair(j)
+            a = _dot(s, q) * ro
             q.addcmul_(y, a[:, None], value=-1)
             al.append(a)
         d = q.mul_(self.state["H_diag"][:, None])
         for j, a in zip(reversed(held), reversed(al), strict=True):
-            s, y, ro, has = pair(j)
-            be = torch.where(has, _dot(y, d) * ro, 0.0)
+            s, y, ro = pair(j)
+            be = _dot(y, d) * ro
             d.addcmul_(s, (a - be)[:, None])
         return d
 
-    def _pairs(self, b: int) -> Callable[[int], tuple[Tensor, Tensor, Tensor, Tensor]]:
-        """pair(j) -> (s, y, ro, held) of each image's j-th newest pair: (B, N), (B, N), (B,),
-        and whether the image holds that many pairs, (B,)."""
+    def _pairs(self, b: int) -> Callable[[int], tuple[Tensor, Tensor, Tensor]]:
+        """pair(j) -> (s, y, ro) of each image's j-th newest pair: (B, N), (B, N), (B,), with
+        ro = 0 for an image that holds fewer pairs."""
         st, m = self.state, self.m
         dirs, stps, ro, head, count = (st[n] for n in ("dirs", "stps", "ro", "head", "count"))
-        # On the CPU reading the heads is free; when every image's ring is at the same place
-        # (always for one image; for a batch until one image skips a pair), pairs are views.
-        aligned = head.device.type == "cpu" and bool((head == head[0]).all())
-        first = int(head[0]) if aligned else 0
         rows = torch.arange(b, device=head.device)
+        # On the CPU reading the rings' places is free: where every image's ring is at the
+        # same place (always for one image; for a batch until one skips a pair) the pairs are
+        # views, and ro needs no mask where every image holds the pair.
+        host = head.device.type == "cpu"
+        heads = set(head.tolist()) if host else set()
+        fewest = int(count.min()) if host else 0
 
-        def pair(j: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-            if aligned:
-                k = (first - 1 - j) % m
-                return stps[k], dirs[k], ro[k], j < count
-            slot = (head - 1 - j) % m
-            return stps[slot, rows], dirs[slot, rows], ro[slot, rows], j < count
+        def pair(j: int) -> tuple[Tensor, Tensor, Tensor]:
+            if len(heads) == 1:
+                k = (next(iter(heads)) - 1 - j) % m
+                s, y, r = stps[k], dirs[k], ro[k]
+            else:
+                slot = (head - 1 - j) % m
+                s, y, r = stps[slot, rows], dirs[slot, rows], ro[slot, rows]
+            return s, y, r if j < fewest else torch.where(j < count, r, 0.0)
 
         return pair
 
@@ -141,8 +151,12 @@ class LBFGS:
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Row-wise dot products: (B, N) x (B, N) -> (B,)."""
-    return torch.linalg.vecdot(a, b)
+    """Row-wise dot products: (B, N) x (B, N) -> (B,).
+
+    One BLAS dot per image, as torch.optim.LBFGS's: linalg.vecdot would write a full-size
+    product before summing it, and costs 3x as much here.
+    """
+    return torch.stack([torch.dot(x, y) for x, y in zip(a, b, strict=True)])
 
 
 Optimizer = LBFGS | torch.optim.Adam
