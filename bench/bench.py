@@ -67,6 +67,10 @@ def objective_figures(args: argparse.Namespace, device: torch.device) -> None:
         c, n, closure = objective.closure_vs_network(size, device, args.repeats)
         closures[size] = (c, closure)
         print(f"{size:>6} {n:>10.3f} {c:>10.3f} {c / n:>16.3f}")
+    if args.batch > 1:
+        size = min(args.sizes)
+        c, n, _ = objective.closure_vs_network(size, device, args.repeats, args.batch)
+        print(f"{f'{size} x{args.batch}':>6} {n:>10.3f} {c:>10.3f} {c / n:>16.3f}  (a batch)")
     size = max(args.sizes)
     print(f"\nshare of the closure's op time at {size} px, by part:")
     for part, share in objective.profile_shares(closures[size][1], device).items():
@@ -156,6 +160,7 @@ def main() -> None:
         help="objective, speed, multiscale, memory (default: all)",
     )  # fmt: skip
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--batch", type=int, default=3, help="objective: a batch's size")
     parser.add_argument(
         "--lbfgs-sizes", type=int, nargs="+", default=[512, 1024], help="objective: L-BFGS step"
     )

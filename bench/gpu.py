@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import common  # noqa: E402
+import objective  # noqa: E402
 
 from stylesweep import transfer  # noqa: E402
 from stylesweep.options import auto_scales, total_iterations  # noqa: E402
@@ -87,6 +88,21 @@ def main() -> int:
             f"{label:<44} {per * 1000:8.2f} ms/it   loss {loss:.5g} "
             f"({(loss - fp32_loss) / fp32_loss:+.2%} vs fp32)"
         )
+
+    # 1b. The closure against the network alone (fp32), as bench.py objective on the CPU.
+    with transfer.backend_flags(base, device):
+        closure_s, network_s, closure = objective.closure_vs_network(SIZE, device, 20)
+        shares = objective.profile_shares(closure, device)
+        step_s, torch_step_s = objective.lbfgs_step(SIZE, device)
+    say(
+        f"\n## closure vs network-only forward+backward, fp32: {closure_s * 1000:.2f} vs "
+        f"{network_s * 1000:.2f} ms, ratio {closure_s / network_s:.3f}; shares of the closure: "
+        + ", ".join(f"{part} {100 * share:.1f}%" for part, share in shares.items())
+    )
+    say(
+        f"L-BFGS step, 100 pairs: {step_s * 1000:.2f} ms (torch.optim.LBFGS "
+        f"{torch_step_s * 1000:.2f} ms, which syncs 200 times)"
+    )
 
     # 2. The engine against a plain eager NCHW loop of the same computation (fp32).
     with transfer.backend_flags(base, device):

@@ -34,19 +34,21 @@ def part_of(op: str) -> str:
 
 
 def closure_vs_network(
-    size: int, device: torch.device, repeats: int
+    size: int, device: torch.device, repeats: int, batch: int = 1
 ) -> tuple[float, float, Callable[[], object]]:
     """(closure s, network-only forward+backward s, the closure) at `size`, interleaved.
 
     The network alone: the same extractor, channels-last, forward to the deepest layer and
     backward from it to the image, with no loss terms: the floor the closure works above.
+    `batch` > 1 evaluates that many settings at once (style weights 10, 20, ...).
     """
     extractor, convention, name = common.model(None, device)
     content, styles = common.inputs(size)
     opts = common.options(size, model=name)
-    problem = transfer.setup([opts], extractor, convention, content, styles, device=device)
-    x = preprocess(content.to(device), convention).contiguous(memory_format=torch.channels_last)
-    x.requires_grad_(True)
+    settings = [opts.replace(style_weight=10.0 * (i + 1)) for i in range(batch)]
+    problem = transfer.setup(settings, extractor, convention, content, styles, device=device)
+    x = preprocess(content.to(device), convention).expand(batch, -1, -1, -1)
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)
     deepest = extractor.names[len(extractor.features) - 1]
 
     def network() -> None:

@@ -1,4 +1,4 @@
-"""The benchmarks still run: bench/bench.py's memory benchmark at a tiny size."""
+"""The benchmarks still run: bench/bench.py's memory and objective benchmarks at a tiny size."""
 
 from __future__ import annotations
 
@@ -12,13 +12,27 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_the_memory_benchmark_prints_a_ratio(monkeypatch, capsys) -> None:
+def _bench(monkeypatch, capsys, *argv: str) -> str:
     spec = importlib.util.spec_from_file_location("bench", ROOT / "bench/bench.py")
     assert spec and spec.loader
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    monkeypatch.setattr(sys, "argv", ["bench.py", "memory", "--sizes", "32", "--device", "cpu"])
+    monkeypatch.setattr(sys, "argv", ["bench.py", *argv, "--device", "cpu"])
     bench.main()
-    out = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_memory_benchmark_prints_a_ratio(monkeypatch, capsys) -> None:
+    out = _bench(monkeypatch, capsys, "memory", "--sizes", "32")
     assert re.search(r"^\s+32\s+\d+\s+\d+\s+\d+\.\d\d$", out, flags=re.M), out
+
+
+@pytest.mark.slow
+def test_the_objective_benchmark_prints_its_ratios_and_shares(monkeypatch, capsys) -> None:
+    out = _bench(monkeypatch, capsys, "objective", "--sizes", "32", "--lbfgs-sizes", "32",
+                 "--repeats", "1")  # fmt: skip
+    assert re.search(r"^\s+32\s+[\d.]+\s+[\d.]+\s+\d+\.\d{3}$", out, flags=re.M), out
+    shares = [float(v) for v in re.findall(r"^  \S.*?\s+([\d.]+)%$", out, flags=re.M)]
+    assert "convolution" in out and sum(shares) == pytest.approx(100, abs=0.5)
+    assert re.search(r"^\s+32\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, flags=re.M), out
