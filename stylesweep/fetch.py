@@ -1,4 +1,4 @@
-"""Download model weights once: streamed, resumable, checksum-verified, renamed into place."""
+"""Download model weights once, or take torch hub's copy: streamed, resumable, checksum-verified."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import http.client
 import logging
 import os
 import re
+import shutil
 import socket
 import ssl
 import sys
@@ -19,14 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TextIO
 
+import filelock
+
 from . import digest
 from .errors import FetchError
 from .registry import ModelSpec, get_spec
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; concurrent fetches there are the user's business
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +111,8 @@ def fetch(
             if path.exists():
                 _check_present(spec, path, refresh=verify)
                 return path
-            _download(spec, path, candidate_urls(spec, mirror), progress, timeout)
+            if not _from_torch_hub(spec, path):
+                _download(spec, path, candidate_urls(spec, mirror), progress, timeout)
     except OSError as exc:
         # Local trouble (permissions, a full disk); network errors were turned into words.
         raise FetchError(
@@ -163,23 +162,88 @@ def _check_present(spec: ModelSpec, path: Path, *, refresh: bool) -> None:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on `<path>.lock` so only one process downloads the file."""
-    if fcntl is None:
+    """Hold `<path>.lock` so only one process downloads the file; the lock file goes with it."""
+    lock_path = path.with_name(path.name + ".lock")
+    lock = filelock.FileLock(lock_path)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        log.info("waiting for another process fetching %s (lock %s)", path.name, lock_path)
+        lock.acquire()
+    try:
         yield
-        return
-    lock = path.with_name(path.name + ".lock")
-    # The lock file is never deleted: removing it would let a third process lock a new inode
-    # while a second still waits on the old one.
-    with open(lock, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another process fetching %s (lock %s)", path.name, lock)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    finally:
+        # Deleted while still held, so the folder is left as it was: a process waiting on this
+        # file that then locks it finds it unlinked and locks a new one (filelock checks), so two
+        # processes never hold the lock at once. Windows refuses, and filelock deletes it there.
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        lock.release()
+
+
+# ---- torch hub's copy
+
+
+def _torch_checkpoints() -> Path:
+    """torch hub's checkpoint folder, `torch.hub.get_dir()/checkpoints`, without importing torch."""
+    hub = sys.modules.get("torch.hub")
+    if hub is not None:
+        # Only a torch already imported knows a folder set by torch.hub.set_dir().
+        return Path(hub.get_dir(), "checkpoints")
+    # torch.hub._get_torch_home(), spelled as torch spells it.
+    cache = os.getenv("XDG_CACHE_HOME", "~/.cache")
+    home = os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch")))
+    return Path(home, "hub", "checkpoints")
+
+
+def _from_torch_hub(spec: ModelSpec, path: Path) -> bool:
+    """Put torch hub's copy of the file at `path` if torch downloaded one that passes our checksum.
+
+    The copy is hard-linked: no second 548 MB and no time, and torch replaces files rather than
+    rewriting them, so the link never changes under us. Where a link cannot be made (another
+    filesystem, a file of another user) it is copied. The digest is taken of the placed file.
+    """
+    assert spec.filename is not None
+    source = _torch_checkpoints() / spec.filename
+    if not source.is_file():
+        return False
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        size = source.stat().st_size
+        if spec.size is not None and size != spec.size:
+            return _ignored(source, f"{size} bytes, expected {spec.size}")
+        how = _link_or_copy(source, tmp)
+        actual = digest.sha256_file(tmp)
+        if not _matches(spec, actual):
+            return _ignored(
+                source, f"sha256 {actual} does not match the expected {_expected(spec)}"
+            )
+        os.replace(tmp, path)
+    except OSError as exc:
+        return _ignored(source, f"cannot use it ({exc.strerror or exc})")
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    digest.remember_sha256(path, actual)
+    log.info("%s: verified and taken from torch's cache (%s of %s)", path, how, source)
+    return True
+
+
+def _ignored(source: Path, why: str) -> bool:
+    log.warning("%s: %s; ignored, downloading instead", source, why)
+    return False
+
+
+def _link_or_copy(source: Path, target: Path) -> str:
+    """Hard-link `source` as `target`, else copy it; returns which was done."""
+    with contextlib.suppress(FileNotFoundError):
+        target.unlink()  # left by a process with our pid that was killed
+    try:
+        os.link(source, target)
+        return "hard link"
+    except OSError:
+        shutil.copyfile(source, target)
+        return "copy"
 
 
 # ---- download
@@ -261,6 +325,9 @@ def _download(
         digest.remember_sha256(path, actual)
         log.info("%s: downloaded and verified (%s)", path, _mb(part.size))
         return
+    if part.size == 0:
+        # A connection that died before the first byte: nothing to resume, so nothing is left.
+        part.remove()
     raise FetchError(f"could not download {spec.filename}: {'; '.join(failures)}; {by_hand}")
 
 

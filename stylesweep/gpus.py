@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import logging
 import os
 import shutil
@@ -13,6 +11,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
+
+import filelock
 
 # Snakemake counts GPUs (`--resources gpu=N`) but never says which one a job gets; SLURM does,
 # through CUDA_VISIBLE_DEVICES, and then we keep out of its way.
@@ -50,22 +50,24 @@ def count_gpus() -> int:
     return len(list(proc.iterdir())) if proc.is_dir() else 0
 
 
-def try_lock(path: Path) -> int | None:
-    """An open descriptor holding an exclusive flock on `path`, or None if another holds it.
+def try_lock(path: Path) -> filelock.BaseFileLock | None:
+    """The lock on `path`, held, or None if another holds it; call `release()` to give it back.
 
-    The lock lives as long as the descriptor: a job that dies releases its GPU.
+    The OS releases the lock when its process ends: a job that dies releases its GPU.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    lock = filelock.FileLock(path, on_acquired=_write_pid)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        os.close(fd)
-        if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            return None
-        raise
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return None
+    return lock
+
+
+def _write_pid(fd: int) -> None:
+    # Who holds the GPU, for a person looking in the lock folder.
     os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
 
 
 @contextlib.contextmanager
@@ -99,12 +101,12 @@ def claim_gpu(
     waited = False
     while True:
         for index in candidates:
-            fd = try_lock(folder / f"gpu{index}.lock")
-            if fd is not None:
+            lock = try_lock(folder / f"gpu{index}.lock")
+            if lock is not None:
                 try:
                     yield index
                 finally:
-                    os.close(fd)
+                    lock.release()
                 return
         if not waited and on_wait is not None:
             on_wait()

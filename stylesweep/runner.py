@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import platform
-import resource
 import secrets
 import shlex
 import sys
@@ -134,11 +133,22 @@ def _device_name(device: torch.device) -> str:
 
 
 def _peak_memory_mb(device: torch.device) -> dict[str, float]:
-    # ru_maxrss is in KiB on Linux.
-    out = {"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    rss = _peak_rss_mb()
+    out: dict[str, float] = {} if rss is None else {"rss_mb": rss}
     if device.type == "cuda":
         out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MiB; None where there is no `resource` (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # ru_maxrss is in bytes on macOS, in KiB on Linux and the BSDs.
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def _losses_tsv(result: Result) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import torch.hub
 
 import stylesweep.digest
 import stylesweep.models
@@ -122,6 +124,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv(fetch_mod.MIRROR_ENV, raising=False)
     monkeypatch.setenv(fetch_mod.DIR_ENV, str(tmp_path / "default-weights"))
+    # Nor the user's torch cache, where a file of a registry's name would be taken.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
 
 
 @pytest.fixture
@@ -146,8 +150,15 @@ def spec_for(*urls: str, sha256: str | None = SHA, size: int | None = len(DATA),
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Temporary files that a finished fetch must not leave behind."""
-    return sorted(p.name for p in folder.iterdir() if p.suffix == ".part" or ".tmp" in p.name)
+    """Temporary and lock files that a finished fetch must not leave behind."""
+    return sorted(
+        p.name for p in folder.iterdir() if p.suffix in (".part", ".lock") or ".tmp" in p.name
+    )
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 # ---- downloads
@@ -236,6 +247,39 @@ def test_404_says_where_to_put_the_file(server: Server, tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    ("source", "sha256"),
+    [("nothing listening", SHA), ("not found", SHA), ("served", "0" * 64)],
+    ids=["no-network", "404", "wrong-checksum"],
+)
+def test_a_failed_fetch_leaves_the_folder_as_it_was(
+    server: Server, dead_url: str, tmp_path: Path, source: str, sha256: str
+) -> None:
+    url = {
+        "nothing listening": dead_url,
+        "not found": server.url(folder="nowhere"),
+        "served": server.url(),
+    }[source]
+    dest = tmp_path / "w"
+    dest.mkdir()
+    (dest / "notes.txt").write_text("the user's")
+    before = snapshot(dest)
+    with pytest.raises(FetchError):
+        fetch(spec_for(url, sha256=sha256), dest)
+    assert snapshot(dest) == before
+    assert sorted(p.name for p in dest.iterdir()) == ["notes.txt"]
+
+
+def test_offline_cli_fetch_leaves_an_empty_folder_empty(
+    dead_url: str, tmp_path: Path, tiny_registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny_registry(spec_for(dead_url))
+    dest = tmp_path / "w"
+    dest.mkdir()
+    assert cli.main(["fetch", "tiny", "--dest", str(dest)]) == 2
+    assert list(dest.iterdir()) == []
+
+
 def test_refused_connection(dead_url: str, tmp_path: Path) -> None:
     with pytest.raises(FetchError, match="connection refused") as err:
         fetch(spec_for(dead_url), tmp_path)
@@ -316,6 +360,81 @@ def test_present_file_of_the_wrong_size(tmp_path: Path, dead_url: str) -> None:
     (tmp_path / FILENAME).write_bytes(DATA[:-1])
     with pytest.raises(FetchError, match=f"{len(DATA) - 1} bytes, expected {len(DATA)}"):
         fetch(spec_for(dead_url), tmp_path)
+
+
+# ---- torch's cache
+
+
+@pytest.fixture
+def torch_cache(tmp_path: Path) -> Path:
+    """torch hub's checkpoint folder under the TORCH_HOME that _isolated_env set."""
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _no_hard_links(src: object, dst: object, **kw: object) -> None:
+    raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+
+@pytest.mark.parametrize("linked", [True, False], ids=["hard-link", "copy-across-filesystems"])
+def test_torch_s_copy_is_used_without_downloading(
+    server: Server,
+    tmp_path: Path,
+    torch_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    hashes: list[str],
+    linked: bool,
+) -> None:
+    (torch_cache / FILENAME).write_bytes(DATA)
+    if not linked:
+        monkeypatch.setattr(os, "link", _no_hard_links)
+    path = fetch(spec_for(server.url()), tmp_path / "w")
+    assert path == tmp_path / "w" / FILENAME and path.read_bytes() == DATA
+    assert server.requests == []
+    assert path.samefile(torch_cache / FILENAME) == linked
+    assert leftovers(tmp_path / "w") == []
+    # Hashed once, when placed; the digest is remembered for the next run.
+    fetch(spec_for(server.url()), tmp_path / "w")
+    assert len(hashes) == 1 and server.requests == []
+
+
+@pytest.mark.parametrize("bad", [DATA[::-1], DATA[:-1]], ids=["wrong-digest", "wrong-size"])
+def test_a_bad_file_in_torch_s_cache_is_ignored(
+    server: Server,
+    tmp_path: Path,
+    torch_cache: Path,
+    caplog: pytest.LogCaptureFixture,
+    bad: bytes,
+) -> None:
+    (torch_cache / FILENAME).write_bytes(bad)
+    caplog.set_level("WARNING", logger="stylesweep.fetch")
+    path = fetch(spec_for(server.url()), tmp_path / "w")
+    assert path.read_bytes() == DATA and len(server.requests) == 1
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith(f"{torch_cache / FILENAME}: ")
+    assert warning.endswith("; ignored, downloading instead")
+    assert (torch_cache / FILENAME).read_bytes() == bad  # torch's file is not ours to touch
+    assert leftovers(tmp_path / "w") == []
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"TORCH_HOME": "/t"}, {"XDG_CACHE_HOME": "/x"}, {"HOME": "/h"}],
+    ids=["TORCH_HOME", "XDG_CACHE_HOME", "HOME"],
+)
+def test_torch_s_cache_is_found_where_torch_puts_it(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    for var in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    expected = Path(torch.hub.get_dir(), "checkpoints")
+    assert fetch_mod._torch_checkpoints() == expected
+    # The same folder where torch is not imported (`stylesweep fetch` does not import it).
+    monkeypatch.delitem(sys.modules, "torch.hub")
+    assert fetch_mod._torch_checkpoints() == expected
 
 
 # ---- mirrors
@@ -416,6 +535,29 @@ def test_a_process_and_a_thread_fetch_one_file_once(server: Server, tmp_path: Pa
     assert server.bodies == 1
     assert (tmp_path / FILENAME).read_bytes() == DATA
     assert leftovers(tmp_path) == []
+
+
+def test_the_lock_admits_one_at_a_time_and_leaves_no_file(tmp_path: Path) -> None:
+    # Each holder deletes the lock file before letting go; the next must still wait its turn.
+    path = tmp_path / FILENAME
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    def worker() -> None:
+        for _ in range(10):
+            with fetch_mod._locked(path):
+                inside.append(1)
+                overlaps.append(len(inside))
+                time.sleep(0.002)
+                inside.pop()
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(overlaps) == 30 and max(overlaps) == 1
+    assert list(tmp_path.iterdir()) == []
 
 
 def wait_for(condition, what: str, timeout: float = 60) -> None:

@@ -23,7 +23,7 @@ from stylesweep import gpus, present
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SNAKEMAKE = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile")]
+SNAKEMAKE = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "workflow/Snakefile")]
 CONTENTS = {"cat": (48, 32), "dog": (40, 56)}
 STYLES = {"wave": (40, 40), "cafe": (32, 44)}
 TINY = textwrap.dedent(
@@ -160,10 +160,10 @@ def test_job_device(
         assert name == device
         assert environ == inside
         for i in range(n_gpus):
-            fd = gpus.try_lock(tmp_path / f"gpu{i}.lock")
-            assert (fd is None) == (i == held)
-            if fd is not None:
-                os.close(fd)
+            lock = gpus.try_lock(tmp_path / f"gpu{i}.lock")
+            assert (lock is None) == (i == held)
+            if lock is not None:
+                lock.release()
     assert environ == before
 
 
@@ -195,7 +195,7 @@ def test_conda_envs_pin_torch_and_install_this_checkout(name: str) -> None:
 
 
 def test_snakefmt_check() -> None:
-    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
+    files = [ROOT / "workflow/Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
     proc = subprocess.run(
         [str(BIN / "snakefmt"), "--check", *map(str, files)], capture_output=True, text=True
     )
@@ -239,7 +239,7 @@ def test_default_config_dry_run(default_project: Path) -> None:
 def test_scheduling_imports_no_torch(default_project: Path) -> None:
     """Snakemake plans the default sweep with stylesweep and without torch: only jobs load it."""
     command = [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--cores", "1"]
-    command += ["--snakefile", str(ROOT / "Snakefile"), "--config", "model=random"]
+    command += ["--snakefile", str(ROOT / "workflow/Snakefile"), "--config", "model=random"]
     proc = subprocess.run(
         command,
         cwd=default_project,
