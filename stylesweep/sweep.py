@@ -9,10 +9,12 @@ import itertools
 import os
 import re
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .errors import ConfigError, OptionError
 from .options import BATCH_FIELDS, Options, defaults, option_names
@@ -170,7 +172,9 @@ def _field_types() -> dict[str, Any]:
 
 def _scalar(kind: Any, value: Any, name: str) -> Any:
     if kind is bool:
-        return bool(value)
+        if not isinstance(value, bool):  # bool('false') would be True
+            raise ConfigError(f"{name}: {value!r} is not true or false")
+        return value
     if kind is float:
         return float(value)
     if kind is int:
@@ -364,7 +368,7 @@ def plan(config: Mapping[str, Any], root: str | os.PathLike[str] = ".") -> Plan:
         model=str(config.get("model", defaults()["model"])),
         device=str(config.get("device", defaults()["device"])),
         base_options=tuple(sorted(base.items())),
-        batch=bool(config.get("batch", False)),
+        batch=_scalar(bool, config.get("batch", False), "batch"),
     )
     first = next(iter(contents.values()))
     for setting in result.settings:
@@ -398,9 +402,7 @@ def config_problem(error: BaseException) -> str:
     `error` is the schema validator's error, or one raised while handling it (as Snakemake's
     validate() does).
     """
-    found: Any = error
-    while found is not None and not hasattr(found, "absolute_path"):
-        found = found.__cause__ or found.__context__
+    found = _schema_error(error)
     if found is None:
         return f"config: {str(error).splitlines()[-1]}"
     where = ""
@@ -410,3 +412,40 @@ def config_problem(error: BaseException) -> str:
     if found.validator == "not" and "description" in found.validator_value:
         message = found.validator_value["description"]  # the rule, not a dump of the config
     return f"config: {where or 'top level'}: {message}"
+
+
+def reread_rejected_string(config: MutableMapping[str, Any], error: BaseException) -> bool:
+    """Read again, as YAML, the string the schema rejected for its type; whether it did.
+
+    Snakemake's --config takes only True and False as booleans (`batch=true` gives the string
+    'true') and every value inside a mapping or list as a string (`present={thumbnail: 96}` gives
+    '96'). Read as YAML, each means what it means in a config file. Only a string the schema
+    rejects changes: a style file named 2024 stays '2024'.
+
+    Args:
+        config: the config, changed in place.
+        error: what validating it raised, as for config_problem.
+    """
+    found = _schema_error(error)
+    if found is None or found.validator != "type" or not isinstance(found.instance, str):
+        return False
+    try:
+        value = yaml.safe_load(found.instance)
+    except yaml.YAMLError:
+        return False
+    if isinstance(value, str):
+        return False
+    *parents, last = found.absolute_path
+    holder: Any = config
+    for key in parents:
+        holder = holder[key]
+    holder[last] = value
+    return True
+
+
+def _schema_error(error: BaseException) -> Any:
+    """The schema validator's error behind `error` (it or its cause), or None."""
+    found: Any = error
+    while found is not None and not hasattr(found, "absolute_path"):
+        found = found.__cause__ or found.__context__
+    return found

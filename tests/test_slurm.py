@@ -173,7 +173,7 @@ def slurm_profile(folder: Path) -> Path:
 
 def snakemake(project: Path, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     targets = [f"results/runs/{run}/final.png" for run in TARGETS]
-    cmd = [BIN / "snakemake", "--snakefile", ROOT / "Snakefile", "--directory", project]
+    cmd = [BIN / "snakemake", "--snakefile", ROOT / "workflow/Snakefile", "--directory", project]
     # --workflow-profile none: profiles/default is this machine's, not the cluster's.
     cmd += ["--workflow-profile", "none", *THREADS, *args, *targets]
     with log.open("w") as out:

@@ -1,11 +1,4 @@
 import os
-import sys
-
-# The package beside the Snakefile, whether or not it is installed; Snakemake passes this
-# search path on to the rules' scripts.
-sys.path.insert(0, workflow.basedir)
-# The conda envs (envs/*.yaml) pip-install the package from here; pip expands ${VAR} in them.
-os.environ.setdefault("STYLESWEEP_SOURCE", workflow.basedir)
 
 from stylesweep import memory, present, sweep
 from stylesweep.registry import get_spec
@@ -18,7 +11,9 @@ RUN_DIR = "results/runs/{content}/{style}/{setting}"
 # A stylize job's folder: a subfolder per setting of its group, published into RUN_DIRs.
 JOB_DIR = "results/jobs/{content}/{style}/{group}"
 WEIGHTS_DIR = os.path.expanduser(config["weights"]["dir"])
-ENVS = os.path.join(workflow.basedir, "envs")
+# The checkout's envs/, relative to workflow/rules/: Snakemake reads a conda env file's path from
+# the folder of the file that uses it, also in a module read from GitHub.
+ENVS = "../../envs"
 
 
 wildcard_constraints:
@@ -92,12 +87,12 @@ def stylize_threads():
 def stylize_conda_env():
     """The small CPU-only torch for device cpu or mps, else PyPI's torch (CUDA on Linux)."""
     name = "cpu" if PLAN.device in ("cpu", "mps") else "cuda"
-    return os.path.join(ENVS, f"stylesweep-{name}.yaml")
+    return f"{ENVS}/stylesweep-{name}.yaml"
 
 
 def cpu_conda_env():
     """The CPU-only env, for the download, GIF, plot and sheet rules."""
-    return os.path.join(ENVS, "stylesweep-cpu.yaml")
+    return f"{ENVS}/stylesweep-cpu.yaml"
 
 
 def group_members(wildcards):
