@@ -1,0 +1,8 @@
+"""`python -m stylesweep`: the same command line as `stylesweep`."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
