@@ -95,11 +95,45 @@ def resize_longest(img: Image.Image, longest: int) -> Image.Image:
 
 def size_of(path: str | os.PathLike[str]) -> tuple[int, int]:
     """(width, height) of an image file as load_image gives it (upright by its EXIF
-    orientation), from the header where the format allows: no pixel data is decoded."""
-    with Image.open(path) as img:
-        w, h = img.size
-        # EXIF orientations 5-8 turn the picture a quarter.
-        return (h, w) if img.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+    orientation), from the header where the format allows: no pixel data is decoded.
+
+    Remembered per process while the file's size and mtime stay the same: the workflow asks
+    for each input's size once per job it plans, thousands of times for a few files.
+    """
+    p = Path(path)
+    stat = p.stat()
+    key = (str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SIZES:
+        with Image.open(p) as img:
+            w, h = img.size
+            # EXIF orientations 5-8 turn the picture a quarter.
+            _SIZES[key] = (h, w) if _orientation(img, p) in (5, 6, 7, 8) else (w, h)
+    return _SIZES[key]
+
+
+_SIZES: dict[tuple[str, int, int], tuple[int, int]] = {}
+
+
+def _orientation(img: Image.Image, path: Path) -> int:
+    """The EXIF orientation tag (1 if none), without decoding pixels."""
+    if img.format != "PNG" or "exif" in img.info:
+        return int(img.getexif().get(0x0112, 1))
+    # A PNG's eXIf chunk may follow the image data, and Pillow decodes the whole image to
+    # reach it: walk the chunk headers instead.
+    with open(path, "rb") as f:
+        f.seek(8)  # the signature
+        while header := f.read(8):
+            if len(header) < 8:
+                break
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind == b"eXIf":
+                exif = Image.Exif()
+                exif.load(f.read(length))
+                return int(exif.get(0x0112, 1))
+            if kind == b"IEND":
+                break
+            f.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    return 1
 
 
 def style_size(image_size: int, style_scale: float) -> int:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from stylesweep import colour, images, tensors
 from stylesweep.errors import ImageError
@@ -133,3 +135,40 @@ def test_images_imports_no_torch():
     code = "import sys, stylesweep.images; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _png_with_late_exif(path: Path, orientation: int) -> None:
+    """A 60x40 PNG whose eXIf chunk follows the image data (as some tools write it)."""
+    Image.new("RGB", (60, 40), (200, 30, 30)).save(path)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = exif.tobytes()
+    chunk = len(data).to_bytes(4, "big") + b"eXIf" + data
+    chunk += zlib.crc32(b"eXIf" + data).to_bytes(4, "big")
+    raw = path.read_bytes()
+    iend = raw.rindex(b"IEND") - 4
+    path.write_bytes(raw[:iend] + chunk + raw[iend:])
+
+
+def test_size_of_finds_a_late_png_exif_without_decoding(tmp_path, monkeypatch):
+    path = tmp_path / "late.png"
+    _png_with_late_exif(path, 6)
+    assert images.load_image(path).size == (40, 60)  # upright, as the engine reads it
+
+    def no_decoding(self, *args):
+        raise AssertionError("pixel data decoded")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
+    assert images.size_of(path) == (40, 60)
+
+
+def test_size_of_reads_a_file_once_until_it_changes(tmp_path, monkeypatch):
+    path = tmp_path / "a.png"
+    Image.new("RGB", (30, 20)).save(path)
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda p, *a, **k: opened.append(p) or real_open(p, *a, **k))
+    assert [images.size_of(path) for _ in range(3)] == [(30, 20)] * 3
+    assert len(opened) == 1
+    Image.new("RGB", (16, 24)).save(path)  # another size: another file
+    assert images.size_of(path) == (16, 24) and len(opened) == 2
