@@ -9,6 +9,7 @@ import itertools
 import os
 import re
 import typing
+import unicodedata
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,15 +246,36 @@ def find_images(
         raise ConfigError(f"{key}: no images found in {', '.join(entries)}")
     out: dict[str, str] = {}
     for path in found:
-        name = Path(path).stem
-        check_name(name, f"{key}: {path}")
+        name = safe_id(Path(path).stem)
         if name in out and os.path.normpath(out[name]) != os.path.normpath(path):
             raise ConfigError(
-                f"{key}: {out[name]} and {path} have the same name {name!r}; rename one "
-                "(results are named by file stem)"
+                f"{key}: {out[name]} and {path} both get the name {name!r}; rename one "
+                "(results are named by a file-name-safe form of the file's stem)"
             )
         out[name] = path
     return out
+
+
+def safe_id(stem: str) -> str:
+    """A readable, file-name-safe name for a file stem: accents folded to ASCII (café -> cafe),
+    anything else outside letters, digits, '.', '+', '-' to '_', runs of '_' collapsed and
+    trimmed (photo (1) -> photo_1, "Bruegel, Harvesters" -> Bruegel_Harvesters).
+
+    A stem with nothing left (all of it in another script) gets `image-` and a digest of it.
+    """
+    folded = "".join(_fold(c) for c in stem)
+    text = re.sub(r"_+", "_", "".join(c if c in _SAFE else "_" for c in folded))
+    text = text.strip("_").lstrip(".-").strip("_")
+    if not text:
+        return "image-" + hashlib.sha256(stem.encode()).hexdigest()[:8]
+    return text
+
+
+def _fold(char: str) -> str:
+    # A character's ASCII letters once its accents are split off (é -> e), or '_' (Æ, ø, —).
+    parts = unicodedata.normalize("NFKD", char)
+    ascii_part = "".join(c for c in parts if c.isascii())
+    return ascii_part or ("" if all(unicodedata.combining(c) for c in parts) else "_")
 
 
 def check_name(name: str, where: str) -> None:
@@ -273,16 +295,19 @@ def make_styles(config: Mapping[str, Any], root: str | os.PathLike[str] = ".") -
         check_name(name, "blends")
         if name in styles:
             raise ConfigError(f"blends: {name!r} is also the name of a style image ({found[name]})")
-        unknown = [p for p in parts if p not in found]
+        # A blend names its styles by name or by their files' stems.
+        known = {**{Path(path).stem: id_ for id_, path in found.items()}, **{k: k for k in found}}
+        unknown = [p for p in parts if p not in known]
         if unknown:
             raise ConfigError(
                 f"blends.{name}: unknown style(s) {', '.join(unknown)}; styles are "
                 f"{', '.join(sorted(found))}"
             )
+        ids = tuple(known[p] for p in parts)
         weights = tuple(float(w) for w in parts.values())
         if sum(weights) <= 0:
             raise ConfigError(f"blends.{name}: the weights must not all be zero")
-        styles[name] = Style(name, tuple(found[p] for p in parts), tuple(parts), weights)
+        styles[name] = Style(name, tuple(found[i] for i in ids), ids, weights)
     return styles
 
 

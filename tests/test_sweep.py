@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -289,10 +290,38 @@ def test_missing_inputs_are_errors(inputs: Path, spec: str, message: str) -> Non
         sweep.find_images(spec, key="content")
 
 
-def test_unsafe_names_are_errors(inputs: Path) -> None:
-    put_images(inputs / "odd", "a cat.png")
-    with pytest.raises(ConfigError, match="'a cat' is not file-name safe"):
+@pytest.mark.parametrize(
+    ("stem", "name"),
+    [
+        ("café", "cafe"),
+        ("my cat", "my_cat"),
+        ("photo (1)", "photo_1"),
+        ("Bruegel, Harvesters", "Bruegel_Harvesters"),
+        ("Ærø—strand", "r_strand"),
+        (".hidden", "hidden"),
+        ("v1.2+final-3", "v1.2+final-3"),
+        ("日本", "image-" + hashlib.sha256("日本".encode()).hexdigest()[:8]),
+    ],
+)
+def test_any_file_name_gets_a_readable_safe_name(inputs: Path, stem: str, name: str) -> None:
+    assert sweep.safe_id(stem) == name
+    put_images(inputs / "odd", f"{stem}.png")
+    assert sweep.find_images("odd", key="content") == {name: f"odd/{stem}.png"}
+
+
+def test_two_files_with_one_safe_name_are_an_error_naming_both(inputs: Path) -> None:
+    put_images(inputs / "odd", "my cat.png", "my_cat.jpg")
+    with pytest.raises(ConfigError, match=r"content: odd/my cat\.png and odd/my_cat\.jpg both"):
         sweep.find_images("odd", key="content")
+
+
+def test_a_blend_names_its_styles_by_name_or_by_stem(inputs: Path) -> None:
+    put_images(inputs / "odd", "café terrace.png", "wave.png")
+    config = base_config(styles="odd", blends={"mix": {"café terrace": 1, "wave": 1},
+                                               "mix2": {"cafe_terrace": 3, "wave": 1}})  # fmt: skip
+    styles = sweep.make_styles(config)
+    assert styles["mix"].parts == styles["mix2"].parts == ("cafe_terrace", "wave")
+    assert styles["mix"].images == ("odd/café terrace.png", "odd/wave.png")
 
 
 def test_blends_come_after_the_styles(inputs: Path) -> None:

@@ -232,6 +232,7 @@ def test_default_config_dry_run(default_project: Path) -> None:
         "setting_sheet": settings,
         "sweep_sheet": contents * styles,
         "settings_table": 1,
+        "inputs_table": 1,
         "all": 1,
     }
 
@@ -365,6 +366,32 @@ def test_settings_table(tiny: Path) -> None:
     assert (tiny / "results/settings.tsv").read_text() == (
         "id\tstyle_weight\nstyle_weight-100\t100\nstyle_weight-1000\t1000\n"
     )
+
+
+@pytest.mark.slow
+def test_inputs_table_maps_each_name_to_its_file_and_digest(tiny: Path) -> None:
+    lines = (tiny / "results/inputs.tsv").read_text().splitlines()
+    assert lines[0] == "kind\tname\tfile\tsha256"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [(kind, name) for kind, name, _, _ in rows] == [
+        *(("content", c) for c in sorted(CONTENTS)),
+        *(("style", s) for s in sorted(STYLES)),
+    ]
+    for _, _, file, digest in rows:
+        assert digest == hashlib.sha256((tiny / file).read_bytes()).hexdigest()
+
+
+def test_any_file_name_plans_runs_under_its_safe_name(tmp_path: Path) -> None:
+    for seed, name in enumerate(["café.png", "photo (1).jpg"]):
+        make_image(tmp_path / f"inputs/content/{name}", (40, 32), seed)
+    make_image(tmp_path / "inputs/styles/Bruegel, Harvesters.png", (40, 40), 9)
+    (tmp_path / "config").mkdir()
+    no_blends = TINY.replace("  mix: {wave: 1, cafe: 3}\n", "  {}\n")
+    (tmp_path / "config/config.yaml").write_text(no_blends)
+    out = snakemake(tmp_path, "-n", "--quiet", "all", "--printshellcmds")
+    for content in ("cafe", "photo_1"):
+        for setting in SETTINGS:
+            assert f"results/runs/{content}/Bruegel_Harvesters/{setting}/final.png" in out, out
 
 
 @pytest.mark.slow

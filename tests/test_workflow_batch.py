@@ -171,6 +171,7 @@ def test_a_batch_is_one_job_for_its_settings(project: Path) -> None:
         "setting_sheet": 2,
         "sweep_sheet": 1,
         "settings_table": 1,
+        "inputs_table": 1,
         "all": 1,
     }
     off = project / "config/off.yaml"

@@ -38,6 +38,7 @@ JOBS = {
     "setting_sheet": 2,
     "sweep_sheet": 2 * 2,
     "settings_table": 1,
+    "inputs_table": 1,
     "all": 1,
 }
 # With batch, the two style weights of a content x style are one stylize job.

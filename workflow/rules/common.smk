@@ -24,7 +24,7 @@ wildcard_constraints:
 
 
 def all_targets():
-    """Every output of the experiment: per-run files, sheets, and the settings table."""
+    """Every output of the experiment: per-run files, sheets, the settings and inputs tables."""
     per_run = ["final.png", "progress.gif", "losses.png", "run.json"]
     return (
         [f"results/runs/{run.path}/{name}" for run in RUNS for name in per_run]
@@ -34,7 +34,7 @@ def all_targets():
             for content in PLAN.contents
             for style in PLAN.styles
         ]
-        + ["results/settings.tsv"]
+        + ["results/settings.tsv", "results/inputs.tsv"]
     )
 
 
@@ -206,6 +206,14 @@ def sweep_sheet_layout(wildcards):
         "content": [wildcards.content, PLAN.contents[wildcards.content]],
         "style": header_of_style(wildcards.style),
     }
+
+
+def input_images():
+    """Every content and style image, as kind, name and file rows for results/inputs.tsv."""
+    singles = [s for s in PLAN.styles.values() if not s.is_blend]
+    return [["content", name, path] for name, path in PLAN.contents.items()] + [
+        ["style", style.name, style.images[0]] for style in singles
+    ]
 
 
 def settings_table():

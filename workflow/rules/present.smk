@@ -95,6 +95,26 @@ rule sweep_sheet:
         "../scripts/sweep_sheet.py"
 
 
+rule inputs_table:
+    input:
+        [path for _, _, path in input_images()],
+    output:
+        report(
+            "results/inputs.tsv",
+            caption="../report/inputs.rst",
+            category="Settings",
+        ),
+    log:
+        "logs/inputs_table.log",
+    localrule: True
+    conda:
+        cpu_conda_env()
+    params:
+        rows=input_images(),
+    script:
+        "../scripts/inputs_table.py"
+
+
 rule settings_table:
     output:
         report(
