@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import objective  # noqa: E402
 
 from stylesweep import transfer  # noqa: E402
 from stylesweep.options import auto_scales, total_iterations  # noqa: E402
+from stylesweep.runner import peak_rss_mb  # noqa: E402
 
 
 def speed(args: argparse.Namespace, device: torch.device) -> None:
@@ -149,7 +149,7 @@ def _memory_one(args: argparse.Namespace, device: torch.device) -> None:
     if device.type == "cuda":
         measured = torch.cuda.max_memory_allocated(device) / 2**20
     else:
-        measured = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        measured = peak_rss_mb() or float("nan")
     print(json.dumps({"estimate": estimate, "measured": measured}))
 
 

@@ -45,10 +45,7 @@ class LBFGS:
         else:
             self._remember(g)
             d, t = self._direction(g), g.new_full((b,), self.lr)
-        if "prev_flat_grad" in st:
-            st["prev_flat_grad"].copy_(g)
-        else:
-            st["prev_flat_grad"] = g.clone()
+        st["prev_flat_grad"].copy_(g)
         st["d"], st["t"] = d, t
         # torch stops without a step when g.d > -tolerance_change (here 1): never for a descent
         # direction, kept for parity.
@@ -65,6 +62,7 @@ class LBFGS:
         st["head"] = torch.zeros(b, dtype=torch.long, device=g.device)  # next slot
         st["count"] = torch.zeros(b, dtype=torch.long, device=g.device)  # pairs held
         st["H_diag"] = g.new_ones(b)
+        st["prev_flat_grad"] = torch.empty_like(g)  # filled by step()
         return g.neg(), (1.0 / g.abs().sum(1)).clamp(max=1.0) * self.lr
 
     def _remember(self, g: Tensor) -> None:

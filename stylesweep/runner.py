@@ -133,14 +133,14 @@ def _device_name(device: torch.device) -> str:
 
 
 def _peak_memory_mb(device: torch.device) -> dict[str, float]:
-    rss = _peak_rss_mb()
+    rss = peak_rss_mb()
     out: dict[str, float] = {} if rss is None else {"rss_mb": rss}
     if device.type == "cuda":
         out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
 
 
-def _peak_rss_mb() -> float | None:
+def peak_rss_mb() -> float | None:
     """This process's peak resident memory in MiB; None where there is no `resource` (Windows)."""
     try:
         import resource

@@ -64,7 +64,7 @@ def test_stylize_help_without_resource_and_fcntl(tmp_path: Path) -> None:
 
 
 def test_no_peak_rss_without_resource(tmp_path: Path) -> None:
-    code = "from stylesweep import runner\nprint(runner._peak_rss_mb())"
+    code = "from stylesweep import runner\nprint(runner.peak_rss_mb())"
     proc = run_without_unix_modules(code, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["None"]
@@ -81,11 +81,11 @@ def test_peak_rss_unit(monkeypatch: pytest.MonkeyPatch, platform: str, rss_mb: f
     fake = types.SimpleNamespace(RUSAGE_SELF=0, getrusage=lambda who: usage)
     monkeypatch.setitem(sys.modules, "resource", fake)
     monkeypatch.setattr(sys, "platform", platform)
-    assert runner._peak_rss_mb() == rss_mb
+    assert runner.peak_rss_mb() == rss_mb
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
 def test_peak_rss_agrees_with_the_kernel() -> None:
     status = Path("/proc/self/status").read_text()
     (hwm_kb,) = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")]
-    assert runner._peak_rss_mb() == pytest.approx(hwm_kb / 1024, rel=0.05)
+    assert runner.peak_rss_mb() == pytest.approx(hwm_kb / 1024, rel=0.05)
