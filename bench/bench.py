@@ -4,6 +4,9 @@ OMP_NUM_THREADS=2 python bench/bench.py                      # everything, the i
 python bench/bench.py speed --sizes 128 256 --speed-iterations 5   # smaller figures on a slow CPU
 python bench/bench.py multiscale --size 128 --iterations 200 --scales 64 --scale-iterations 50
 python bench/bench.py memory --sizes 128 256
+python bench/bench.py colour                                 # colour control's cost, 256 px
+python bench/bench.py scale --runs 100 1000 10000            # planning cost (bench/scale.py)
+python bench/bench.py score                                  # scoring one 256 px image
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import colour  # noqa: E402
 import common  # noqa: E402
 import objective  # noqa: E402
+import scale  # noqa: E402
 
-from stylesweep import transfer  # noqa: E402
+from stylesweep import tensors, transfer  # noqa: E402
 from stylesweep.options import auto_scales, total_iterations  # noqa: E402
 from stylesweep.runner import peak_rss_mb  # noqa: E402
+from stylesweep.score import Scorer  # noqa: E402
 
 
 def speed(args: argparse.Namespace, device: torch.device) -> None:
@@ -153,11 +159,53 @@ def _memory_one(args: argparse.Namespace, device: torch.device) -> None:
     print(json.dumps({"estimate": estimate, "measured": measured}))
 
 
+def colour_figures(args: argparse.Namespace, device: torch.device) -> None:
+    """Each colour step's cost as a share of a run without it (target: < 1%)."""
+    size, n = args.colour_size, args.colour_iterations
+    outputs = n // args.colour_save_iter + 1  # the frames and the final image
+    print(
+        f"\n## colour steps (random model, {device}, {size} px, {n} iterations, {outputs} images)"
+    )
+    run = colour.run_seconds(size, n, device, args.repeats)
+    print(f"a run without colour control: {run:.2f} s ({n} x one evaluation, no L-BFGS step)")
+    print(f"{'step':<22} {'colour s':>9} {'share of the run':>17}")
+    for label, seconds in colour.colour_seconds(size, n, outputs, device, args.repeats).items():
+        print(f"{label:<22} {seconds:>9.4f} {100 * seconds / run:>16.3f}%")
+
+
+def score_figures(args: argparse.Namespace, device: torch.device) -> None:
+    """Seconds to score one image at --score-size, the model and targets set up before
+    (target: <= 2 s on 2 CPU cores)."""
+    model, model_file = ("vgg19", args.weights) if args.weights else ("random", None)
+    scorer = Scorer.load(
+        model,
+        content=common.CONTENT,
+        styles=[common.STYLE],
+        score_size=args.score_size,
+        device=str(device),
+        model_file=model_file,
+    )
+    image = tensors.load_tensor(common.STYLE)  # any picture: resized to the content's size
+    scorer.score(image)  # warm-up
+    seconds = []
+    for _ in range(args.repeats):
+        common.sync(device)
+        start = time.perf_counter()
+        scorer.score(image)
+        common.sync(device)
+        seconds.append(time.perf_counter() - start)
+    h, w = scorer.size
+    print(f"\n## score ({model} model, {device}, {torch.get_num_threads()} threads)")
+    print(f"one image at {w}x{h}: {sorted(seconds)[len(seconds) // 2]:.3f} s (median of "
+          f"{args.repeats}; model load excluded); target <= 2 s")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "what", nargs="*", default=["objective", "speed", "multiscale", "memory"],
-        help="objective, speed, multiscale, memory (default: all)",
+        "what", nargs="*",
+        default=["objective", "speed", "multiscale", "memory", "colour", "score"],
+        help="objective, speed, multiscale, memory, colour, score (default: all); scale",
     )  # fmt: skip
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--batch", type=int, default=3, help="objective: a batch's size")
@@ -170,8 +218,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scales", type=int, nargs="*", default=None, help="default: auto")
     parser.add_argument("--scale-iterations", type=int, nargs="+", default=[200])
+    parser.add_argument("--colour-size", type=int, default=256, help="colour: image size")
+    parser.add_argument("--colour-iterations", type=int, default=100, help="colour: the run's")
+    parser.add_argument("--colour-save-iter", type=int, default=10, help="colour: frame every")
+    parser.add_argument("--score-size", type=int, default=256, help="score: longest side")
     parser.add_argument("--weights", help="a vgg19 weight file (default: the random model)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--runs", type=int, nargs="+", default=[100, 1000, 10000], help="scale")
     args = parser.parse_args()
     device = torch.device(args.device)
     print(
@@ -184,7 +237,10 @@ def main() -> None:
             "speed": speed,
             "multiscale": multiscale,
             "memory": memory,
+            "colour": colour_figures,
+            "score": score_figures,
             "_memory_one": _memory_one,
+            "scale": lambda args, device: scale.scale(args.runs),
         }[what]
         run(args, device)
 

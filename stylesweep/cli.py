@@ -1,4 +1,4 @@
-"""The `stylesweep` command: `stylize` (a drop-in for neural-style), `fetch` and `models`."""
+"""The `stylesweep` command: `stylize` (a drop-in for neural-style), `score`, `fetch`, `models`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from .options import Options, auto_scales, defaults, flag
 from .registry import REGISTRY, get_spec
 
 log = logging.getLogger("stylesweep")
+# stylesweep.score.SCORE_SIZE, restated so that the parser imports no torch; a test checks it.
+SCORE_SIZE_DEFAULT = 256
 
 
 def _kind(hint: Any) -> tuple[str, type]:
@@ -110,6 +112,13 @@ def add_stylize_arguments(parser: argparse.ArgumentParser) -> None:
     compat.add_argument(
         "-multigpu_strategy", dest="ns_multigpu", help="not supported: one run uses one device"
     )
+    compat.add_argument(
+        "-tol_loss_relative_interval",
+        dest="av_tol_loss_interval",
+        type=int,
+        metavar="N",
+        help="artistic-videos' spelling of --tol-loss-window",
+    )
     out = parser.add_argument_group("stylesweep outputs")
     out.add_argument("--losses-file", help="losses TSV (default: <output stem>.losses.tsv)")
     out.add_argument("--run-json", help="provenance record (default: <output stem>.run.json)")
@@ -150,6 +159,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
         given["original_colors"] = bool(args.ns_original_colors)
     if args.cudnn_autotune:  # neural-style's spelling of --cudnn-benchmark
         given["cudnn_benchmark"] = True
+    if args.av_tol_loss_interval is not None:  # artistic-videos' spelling of tol_loss_window
+        given["tol_loss_window"] = args.av_tol_loss_interval
     if args.ns_gpu is not None:
         given["device"] = "cpu" if args.ns_gpu < 0 else f"cuda:{args.ns_gpu}"
     if args.ns_multigpu:
@@ -183,6 +194,30 @@ def _stylize(args: argparse.Namespace) -> int:
         checkpoint=None if args.checkpoint == "none" else args.checkpoint or checkpoint,
     )
     log.info("wrote %s (seed %d, %s)", result.output_image, result.seed, result.device)
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from .runner import STAND_IN_NOTE
+    from .score import Scorer, format_tsv
+
+    blend = _split(args.style_blend_weights, float) if args.style_blend_weights else None
+    scorer = Scorer.load(
+        args.model,
+        content=args.content_image,
+        styles=_split(args.style_image, str),
+        blend_weights=blend,
+        score_size=args.score_size if args.score_size is not None else SCORE_SIZE_DEFAULT,
+        device=args.device,
+        weights_dir=args.weights_dir,
+        model_file=args.model_file,
+    )
+    rows = [scorer.score_file(path) for path in args.images]
+    if scorer.stand_in:
+        # Labelled as the stand-in's images are: these numbers say nothing about style transfer.
+        log.warning("%s", STAND_IN_NOTE)
+        print(f"# scores from the {STAND_IN_NOTE}")
+    sys.stdout.write(format_tsv(args.images, rows))
     return 0
 
 
@@ -222,7 +257,7 @@ def _models(_: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The one parser: `stylize`, `fetch` and `models`, sharing --debug and --quiet."""
+    """The one parser: `stylize`, `score`, `fetch` and `models`, sharing --debug and --quiet."""
     parser = argparse.ArgumentParser(
         prog="stylesweep", description="Neural style transfer as experiments."
     )
@@ -273,6 +308,39 @@ def build_parser() -> argparse.ArgumentParser:
         log_prefix="stylesweep fetch: ",
         interrupted="interrupted; run it again to resume",
     )
+    score = sub.add_parser(
+        "score",
+        help="score images against a content and a style (TSV)",
+        parents=[common],
+        description="Print a TSV of scores, one row per image, measured with one fixed "
+        "yardstick at score size: content_distance, style_distance, color_distance, "
+        "structure (SSIM) and noise. README.md, 'Scores', defines them.",
+    )
+    score.add_argument("images", nargs="+", metavar="IMAGE", help="the images to score")
+    score.add_argument("--content-image", required=True, help="the content image")
+    score.add_argument(
+        "--style-image", required=True, nargs="+", help="one or more style images (a blend)"
+    )
+    score.add_argument(
+        "--style-blend-weights", nargs="+", help="one weight per style image (default: equal)"
+    )
+    score.add_argument(
+        "--model",
+        default=defaults()["model"],
+        help=f"model from the registry: {', '.join(REGISTRY)}",
+    )
+    score.add_argument(
+        "--score-size",
+        type=int,
+        metavar="N",
+        help=f"longest side every image is scored at, in pixels (default: {SCORE_SIZE_DEFAULT})",
+    )
+    score.add_argument(
+        "--device", default=defaults()["device"], help="auto, cpu, cuda, cuda:N or mps"
+    )
+    score.add_argument("--weights-dir", help="where registry weight files live")
+    score.add_argument("--model-file", help="a weight file to use instead of the registry's")
+    score.set_defaults(func=_score, log_prefix="stylesweep score: ")
     models = sub.add_parser("models", help="list the model registry", parents=[common])
     models.set_defaults(func=_models)
     return parser

@@ -98,20 +98,21 @@ def size_of(path: str | os.PathLike[str]) -> tuple[int, int]:
     orientation), from the header where the format allows: no pixel data is decoded.
 
     Remembered per process while the file's size and mtime stay the same: the workflow asks
-    for each input's size once per job it plans, thousands of times for a few files.
+    for each input's size once per job it plans, thousands of times for a few files. A stat is
+    all a known file costs: it is known by its device and inode (no path to resolve, whatever
+    the spelling or link it is reached by).
     """
-    p = Path(path)
-    stat = p.stat()
-    key = (str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+    stat = os.stat(path)
+    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if key not in _SIZES:
-        with Image.open(p) as img:
+        with Image.open(path) as img:
             w, h = img.size
             # EXIF orientations 5-8 turn the picture a quarter.
-            _SIZES[key] = (h, w) if _orientation(img, p) in (5, 6, 7, 8) else (w, h)
+            _SIZES[key] = (h, w) if _orientation(img, Path(path)) in (5, 6, 7, 8) else (w, h)
     return _SIZES[key]
 
 
-_SIZES: dict[tuple[str, int, int], tuple[int, int]] = {}
+_SIZES: dict[tuple[int, int, int, int], tuple[int, int]] = {}
 
 
 def _orientation(img: Image.Image, path: Path) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from .images import scaled_size, size_of, style_size
-from .options import Options, ladder
+from .options import Options, ladder, total_iterations
 from .registry import ARCHITECTURES, ModelSpec, get_spec, layer_names
 
 
@@ -105,3 +106,59 @@ def estimate_runtime_min(opts: Options, *, gpu: bool = False, batch: int = 1) ->
     rate = GPU_SECONDS_PER_MEGAPIXEL_ITERATION if gpu else CPU_SECONDS_PER_MEGAPIXEL_ITERATION
     work = batch * sum(px**2 / 1e6 * n for px, n in ladder(opts))
     return max(1, math.ceil((30 + 1.5 * rate * work) / 60))
+
+
+# --- the small jobs that go with a run (publish, gif, loss_plot) and the contact sheets -------
+# On a cluster a run's small jobs share its stylize job's submission, and Snakemake sizes that
+# group by its busiest stage (jobs side by side in a stage add up; the stages' runtimes add up),
+# so each states its own small needs instead of the profile's defaults (2000 MB, 30 minutes).
+# Measured with Snakemake's benchmark directive (peak RSS, CPU-only, 2 busy shared cores): the
+# loss plot 80 MB; a GIF of 101 frames of 256 x 171 px 122 MB in 13.5 s; a sweep sheet with a
+# 3000 x 2000 px header 94 MB. The figures below are those with head room.
+SCRIPT_BASE_MB = 200  # a rule's script before any image: Python, Snakemake's preamble, Pillow
+PUBLISH_MEM_MB = SCRIPT_BASE_MB  # hard links only
+PUBLISH_RUNTIME_MIN = 1
+PLOT_MEM_MB = 300  # matplotlib
+PLOT_RUNTIME_MIN = 1
+SHEET_RUNTIME_MIN = 5
+# Bytes per output pixel a GIF holds per frame at its peak (loaded, resized, labelled, stacked).
+GIF_BYTES_PER_PIXEL = 16
+# Seconds per megapixel of frames to label and encode (measured 3 on the busy cores above).
+GIF_SECONDS_PER_MEGAPIXEL = 5.0
+
+
+def output_size(opts: Options) -> tuple[int, int]:
+    """The final image's size: the content's upright size scaled to image_size."""
+    return _scaled_size_of(opts.content_image, opts.image_size)
+
+
+def estimate_gif_mem_mb(opts: Options) -> int:
+    """A progress GIF's peak memory in MB: every frame (one each save_iter, plus the first and
+    the last) held at the output size at once."""
+    w, h = output_size(opts)
+    frames = (total_iterations(opts) // opts.save_iter if opts.save_iter else 0) + 2
+    mib = SCRIPT_BASE_MB + frames * w * h * GIF_BYTES_PER_PIXEL / 2**20
+    return int(math.ceil(MEMORY_MARGIN * mib / 100) * 100)
+
+
+def estimate_gif_runtime_min(opts: Options) -> int:
+    """A generous bound of a progress GIF's wall time in minutes."""
+    w, h = output_size(opts)
+    frames = (total_iterations(opts) // opts.save_iter if opts.save_iter else 0) + 2
+    return max(1, math.ceil(frames * w * h / 1e6 * GIF_SECONDS_PER_MEGAPIXEL / 60))
+
+
+def estimate_sheet_mem_mb(headers: Sequence[str], cells: int, longest: int, cell: int) -> int:
+    """A contact sheet's peak memory in MB: its header images as loaded (their files' full size),
+    `cells` results of at most `longest` px square, and the sheet itself."""
+    pixels = sum(w * h for w, h in map(_size_or_square, headers))
+    pixels += cells * longest**2 + (cells + len(headers) + 1) * cell**2
+    mib = SCRIPT_BASE_MB + pixels * 8 / 2**20  # RGB as loaded, and a converted copy
+    return int(math.ceil(MEMORY_MARGIN * mib / 100) * 100)
+
+
+def _size_or_square(path: str) -> tuple[int, int]:
+    try:
+        return size_of(path)
+    except Exception:
+        return 4096, 4096

@@ -55,20 +55,67 @@ def build_features(arch: str, depth: int, pooling: str = "max") -> nn.Sequential
     return nn.Sequential(*layers).to_empty(device="cpu")
 
 
-def _random_init(features: nn.Sequential) -> None:
-    # Kaiming-normal over fan_in, which keeps activations near the input's scale layer after layer
-    # (as in the trained network; fan_out, torchvision's choice, shrinks them so much that the
-    # style gradient at a near-grey start all but vanishes). A private generator keeps
-    # the weights the same on every machine and leaves the global RNG alone.
+# The stand-in's kernels. Each 3x3 kernel is Kaiming-normal noise (fan_in) of which a share
+# STAND_IN_SMOOTH of the variance lies in the smooth kernels (flat, and ramps in x and y). White
+# kernels alone answer fine checkerboards as strongly as shapes, so an optimizer matches their deep
+# features with noise of low amplitude and the content never appears; trained VGG's kernels are
+# mostly smooth, and so the stand-in's deep features follow the picture's shapes.
+STAND_IN_SMOOTH = 0.9
+# A gain per convolution, from bench/calibrate_stand_in.py: first each convolution keeps the
+# root-mean-square activation of 1/f noise (natural images' spectrum) through its ReLU, then the
+# layers between two loss layers share the factor that brings the stand-in's first-iteration
+# losses at neural-style's defaults to the real VGG-19's (its published figures), so that content,
+# style and tv weigh against each other as they do with real weights.
+STAND_IN_GAINS: dict[str, float] = {
+    "conv1_1": 0.4029,
+    "conv1_2": 0.9876,
+    "conv2_1": 0.9675,
+    "conv2_2": 0.6242,
+    "conv3_1": 0.489,
+    "conv3_2": 0.7544,
+    "conv3_3": 0.8333,
+    "conv3_4": 0.8954,
+    "conv4_1": 0.8521,
+    "conv4_2": 0.9259,
+    "conv4_3": 0.2241,
+    "conv4_4": 0.221,
+    "conv5_1": 0.2452,
+}
+
+
+def _smooth_basis() -> Tensor:
+    """(3, 3, 3): the flat kernel and the x and y ramps, each of unit norm."""
+    ramp = torch.tensor([-1.0, 0.0, 1.0]).expand(3, 3) / 6**0.5
+    return torch.stack([torch.full((3, 3), 1 / 3), ramp, ramp.T.contiguous()])
+
+
+def _random_init(features: nn.Sequential, names: list[str]) -> None:
+    """Fill the stand-in's convolutions: seeded kernels (see STAND_IN_SMOOTH), gains, zero bias.
+
+    Kaiming over fan_in keeps activations near the input's scale layer after layer, before the
+    gains. A private generator keeps the weights the same on every machine and leaves the global
+    RNG alone; only elementwise arithmetic follows the draws, so no kernel library can round them
+    differently.
+    """
     gen = torch.Generator().manual_seed(RANDOM_MODEL_SEED)
-    for module in features:
-        if isinstance(module, nn.Conv2d):
-            fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
-            std = (2.0 / fan_in) ** 0.5
-            with torch.no_grad():
-                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * std)
-                assert module.bias is not None
-                module.bias.zero_()
+    basis = _smooth_basis()
+    white_share, smooth_share = (1 - STAND_IN_SMOOTH) ** 0.5, STAND_IN_SMOOTH**0.5
+    for name, module in zip(names, features, strict=False):
+        if not isinstance(module, nn.Conv2d):
+            continue
+        out_ch, in_ch, kh, kw = module.weight.shape
+        assert (kh, kw) == (3, 3)
+        white = torch.randn((out_ch, in_ch, 3, 3), generator=gen)
+        coef = torch.randn((out_ch, in_ch, 3, 1, 1), generator=gen)
+        # Three unit kernels with N(0, 1) weights have a third of the nine white entries'
+        # expected energy: sqrt(3) evens the two before they are mixed.
+        smooth = coef[:, :, 0] * basis[0] + coef[:, :, 1] * basis[1] + coef[:, :, 2] * basis[2]
+        kernel = white * white_share + smooth * (3**0.5 * smooth_share)
+        std = (2.0 / (in_ch * 9)) ** 0.5 * STAND_IN_GAINS.get(name, 1.0)
+        with torch.no_grad():
+            module.weight.copy_(kernel * std)
+            assert module.bias is not None
+            module.bias.zero_()
 
 
 _FEATURE_KEY = re.compile(r"^(?:module\.)?features\.(\d+)\.(weight|bias)$")
@@ -171,7 +218,7 @@ def build_extractor(
     depth = max(names.index(name) for name in layers) + 1
     features = build_features(spec.arch, depth, pooling)
     if spec.stand_in:
-        _random_init(features)
+        _random_init(features, names)
     else:
         if weights is None:
             raise ModelError(f"model {spec.name}: no weight file given")

@@ -14,6 +14,9 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("random", "image")
 POOLINGS = ("max", "avg")
 PRECISIONS = ("fp32", "tf32", "bf16")
+COLOR_CONTROLS = ("none", "luminance", "histogram")
+HISTOGRAM_MATCHES = ("chol", "pca", "sym")
+COLOR_SPACES = ("yuv", "ycbcr", "lab", "luv")
 # What settings may differ by and still be optimized together, one batch (transfer.stylize).
 BATCH_FIELDS = ("content_weight", "style_weight", "tv_weight")
 # A layer name of the VGG tables; the schema checks it, the model checks it against its layers.
@@ -98,6 +101,27 @@ class Options:
     )
     # neural-style's 0 means optim's default history of 100; we state the 100.
     lbfgs_num_correction: int = field(default=100, metadata=_meta("L-BFGS history size", minimum=1))
+    # stylesweep additions, artistic-videos' early stop (-tol_loss_relative and
+    # -tol_loss_relative_interval, whose defaults there are 1e-4 and 50): every window
+    # iterations of the final scale, stop when the total loss moved by less than tol x the
+    # loss window iterations before. Off by default, as in neural-style, which always runs
+    # num_iterations.
+    tol_loss_relative: float = field(
+        default=0.0,
+        metadata=_meta(
+            "stop when the total loss changed by less than this fraction of itself over the "
+            "last tol_loss_window iterations (0: off, run num_iterations)",
+            minimum=0,
+        ),
+    )
+    tol_loss_window: int = field(
+        default=50,
+        metadata=_meta(
+            "iterations between two checks of tol_loss_relative (artistic-videos' "
+            "tol_loss_relative_interval)",
+            minimum=1,
+        ),
+    )
     print_iter: int = field(
         default=50,
         metadata=_meta("print progress every N iterations (0: only the last)", minimum=0),
@@ -117,7 +141,42 @@ class Options:
     )
     original_colors: bool = field(
         default=False,
-        metadata=_meta("keep the content's colours (YUV: result's Y, content's U and V)"),
+        metadata=_meta(
+            "keep the content's colours: the result's luminance with the content's chroma in "
+            "color_space, after the optimization"
+        ),
+    )
+    # stylesweep additions, colour control (Gatys et al. 2017, "Controlling Perceptual Factors
+    # in Neural Style Transfer"). luminance: content and style as their luminance (the style's
+    # moved to the content's mean and std), the optimization on one luminance channel repeated
+    # to three for the network, the content's chroma put back. histogram: each style's colours
+    # mapped linearly onto the content's mean and covariance before its Gram targets.
+    color_control: str = field(
+        default="none",
+        metadata=_meta(
+            "none; luminance (transfer on luminance only, the content's chroma kept); "
+            "histogram (each style's colours matched to the content's first)",
+            choices=COLOR_CONTROLS,
+        ),
+    )
+    # sym by default: unlike chol it does not depend on the order of R, G and B, and unlike pca
+    # on the signs of eigenvectors; it is the linear map that moves the colours least.
+    histogram_match: str = field(
+        default="sym",
+        metadata=_meta(
+            "the linear colour map of color_control histogram: chol (Cholesky), pca (eigen) "
+            "or sym (symmetric square root)",
+            choices=HISTOGRAM_MATCHES,
+        ),
+    )
+    # yuv is neural-style's space for original_colors (Torch's BT.601 YUV).
+    color_space: str = field(
+        default="yuv",
+        metadata=_meta(
+            "the space of original_colors and color_control luminance: yuv, ycbcr (both BT.601 "
+            "luma), lab or luv (CIE, D65)",
+            choices=COLOR_SPACES,
+        ),
     )
     pooling: str = field(
         default="max", metadata=_meta("max or avg pooling in the network", choices=POOLINGS)

@@ -1,10 +1,10 @@
-"""Pictures of a sweep: progress GIFs, contact sheets and their grids, loss plots, the table."""
+"""Pictures of a sweep: progress GIFs, contact sheets, loss and trade-off plots, summary pages."""
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,9 +15,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_path
 from .images import load_image
+from .pick import pareto_front
 from .sweep import Setting, format_value
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 SHEET_BACKGROUND = (255, 255, 255)
@@ -143,10 +145,31 @@ def header(label: str, paths: Sequence[str | os.PathLike[str]] = ()) -> Header:
     return Header(label, tuple(load_image(p) for p in paths))
 
 
-def sheet_size(rows: int, cols: int, cell: int, pad: int) -> tuple[int, int]:
+def sheet_size(rows: int, cols: int, cell: int, pad: int, caption: int = 0) -> tuple[int, int]:
     """(width, height) of a sheet: a header row and column plus rows x cols cells, all
-    `cell` pixels square with `pad` pixels around and between."""
-    return (cols + 1) * cell + (cols + 2) * pad, (rows + 1) * cell + (rows + 2) * pad
+    `cell` pixels square with `pad` pixels around and between, and under each row of cells a
+    band of `caption` pixels for their captions."""
+    width = (cols + 1) * cell + (cols + 2) * pad
+    return width, (rows + 1) * cell + rows * caption + (rows + 2) * pad
+
+
+CAPTION_FONT = 10  # pixels
+MARK = (214, 39, 40)  # the frame of a marked cell (the pick)
+MARK_WIDTH = 3  # pixels, inside the padding
+
+
+def caption_height(captions: Sequence[Sequence[str | None]] | None) -> int:
+    """The band under each row of cells that holds the longest caption (0 for none)."""
+    lines = max(
+        (len(text.splitlines()) for row in captions or () for text in row if text), default=0
+    )
+    if not lines:
+        return 0
+    return lines * caption_line_height() + 4
+
+
+def caption_line_height() -> int:
+    return int(font(CAPTION_FONT).getbbox("Ag")[3]) + 2
 
 
 def thumbnail(img: Image.Image, width: int, height: int) -> Image.Image:
@@ -184,6 +207,35 @@ def header_cell(header: Header, cell: int) -> Image.Image:
     return out
 
 
+# Short names of the scores under a sheet's cells.
+SCORE_LABELS = {
+    "content_distance": "content",
+    "style_distance": "style",
+    "color_distance": "color",
+    "structure": "structure",
+    "noise": "noise",
+}
+
+
+def score_caption(scores: Mapping[str, float], rank: int) -> str:
+    """A cell's caption on an annotated sheet: its rank (`#1 pick` for the pick), then each
+    score, one a line."""
+    head = "#1 pick" if rank == 1 else f"#{rank}"
+    return "\n".join([head, *(f"{SCORE_LABELS[k]} {v:.4g}" for k, v in scores.items())])
+
+
+def wrap_caption(text: str, width: int) -> str:
+    """`text` broken into lines of at most `width` pixels in the caption font, anywhere (a
+    setting id has no spaces), for a caption."""
+    draw, face = ImageDraw.Draw(Image.new("RGB", (1, 1))), font(CAPTION_FONT)
+    lines = [""]
+    for char in text:
+        if lines[-1] and draw.textlength(lines[-1] + char, font=face) > width - 2:
+            lines.append("")
+        lines[-1] += char
+    return "\n".join(lines)
+
+
 def contact_sheet(
     cells: Sequence[Sequence[Image.Image | None]],
     *,
@@ -192,19 +244,28 @@ def contact_sheet(
     corner: Header | None = None,
     cell: int = 160,
     pad: int = 4,
+    captions: Sequence[Sequence[str | None]] | None = None,
+    marked: Collection[tuple[int, int]] = (),
 ) -> Image.Image:
     """A grid of images with a header column (one per row) and a header row (one per column).
 
     Every cell is `cell` pixels square; an image is fitted inside it, centred; None is left
-    blank. The size is `sheet_size(len(cells), len(col_headers), cell, pad)`.
+    blank. `captions` (the grid's shape, lines split by newlines) are printed under the cells,
+    and the cells at `marked` (row, column) framed. The size is `sheet_size(len(cells),
+    len(col_headers), cell, pad, caption_height(captions))`.
     """
     rows, cols = len(row_headers), len(col_headers)
     if len(cells) != rows or any(len(r) != cols for r in cells):
         raise ValueError(f"contact_sheet: cells must be {rows} rows of {cols}")
-    sheet = Image.new("RGB", sheet_size(rows, cols, cell, pad), SHEET_BACKGROUND)
+    if captions is not None and (len(captions) != rows or any(len(r) != cols for r in captions)):
+        raise ValueError(f"contact_sheet: captions must be {rows} rows of {cols}")
+    band = caption_height(captions)
+    sheet = Image.new("RGB", sheet_size(rows, cols, cell, pad, band), SHEET_BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    face, line_h = font(CAPTION_FONT), caption_line_height()
 
     def origin(r: int, c: int) -> tuple[int, int]:
-        return pad + c * (cell + pad), pad + r * (cell + pad)
+        return pad + c * (cell + pad), pad + r * (cell + pad) + max(r - 1, 0) * band
 
     sheet.paste(header_cell(corner or Header(""), cell), origin(0, 0))
     for c, h in enumerate(col_headers):
@@ -212,9 +273,18 @@ def contact_sheet(
     for r, h in enumerate(row_headers):
         sheet.paste(header_cell(h, cell), origin(r + 1, 0))
         for c, img in enumerate(cells[r]):
+            x, y = origin(r + 1, c + 1)
             if img is not None:
-                x, y = origin(r + 1, c + 1)
                 paste_centered(sheet, img, (x, y, x + cell, y + cell))
+            text = captions[r][c] if captions is not None else None
+            for i, line in enumerate((text or "").splitlines()):
+                line = fit_text(draw, line, cell - 2, face)
+                draw.text((x + 1, y + cell + 2 + i * line_h), line, fill=(0, 0, 0), font=face)
+            if (r, c) in marked:
+                box = (x - MARK_WIDTH, y - MARK_WIDTH, x + cell + MARK_WIDTH - 1)
+                draw.rectangle(
+                    (*box, y + cell + band + MARK_WIDTH - 1), outline=MARK, width=MARK_WIDTH
+                )
     return sheet
 
 
@@ -311,3 +381,164 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
     """Save a figure as PNG, atomically."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
+
+
+# --- trade-off plots ------------------------------------------------------------------------
+
+FRONT_COLOUR = "#d62728"  # the Pareto front and the pick, as MARK on the sheets
+
+
+@dataclass(frozen=True)
+class Tradeoff:
+    """One content x style's settings as points: labels, (content_distance, style_distance)
+    each, and the index of the pick."""
+
+    title: str
+    labels: tuple[str, ...]
+    points: tuple[tuple[float, float], ...]
+    picked: int
+
+
+def _log_scale_suits(values: Sequence[float]) -> bool:
+    # Distances of a weight sweep often span decades: log axes then, if all are above 0.
+    return min(values) > 0 and max(values) / min(values) > 30
+
+
+def draw_tradeoff(ax: Axes, tradeoff: Tradeoff, *, label_points: bool = True) -> None:
+    """Every setting as a point, the Pareto front as a staircase out to the plot's edges (what
+    it dominates lies above and to the right), the pick ringed."""
+    xs, ys = zip(*tradeoff.points, strict=True)
+    if _log_scale_suits(xs):
+        ax.set_xscale("log")
+    if _log_scale_suits(ys):
+        ax.set_yscale("log")
+    ax.scatter(xs, ys, s=18, color="#1f77b4", zorder=3)
+    ax.margins(0.15)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    front = sorted(
+        p for p, on in zip(tradeoff.points, pareto_front(tradeoff.points), strict=True) if on
+    )
+    fx, fy = zip(*[(front[0][0], y1), *front, (x1, front[-1][1])], strict=True)
+    ax.plot(fx, fy, drawstyle="steps-post", color=FRONT_COLOUR, linewidth=1.2, label="Pareto front")
+    px, py = tradeoff.points[tradeoff.picked]
+    ax.scatter(
+        [px], [py], s=110, facecolors="none", edgecolors=FRONT_COLOUR, linewidths=1.6,
+        label="pick", zorder=4,
+    )  # fmt: skip
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    if label_points:
+        for label, (x, y) in zip(tradeoff.labels, tradeoff.points, strict=True):
+            ax.annotate(label, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6.5)
+    # 1e5 once beside the axis, not 100000 in every tick label.
+    if ax.get_xscale() == "linear":
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+    if ax.get_yscale() == "linear":
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+    ax.locator_params(nbins=5)
+    ax.set_title(tradeoff.title, fontsize=8)
+    ax.grid(True, alpha=0.3)
+    ax.tick_params(labelsize=7)
+
+
+def tradeoff_plot(tradeoff: Tradeoff, *, note: str = "") -> Figure:
+    """style_distance against content_distance of one content x style, points labelled."""
+    from matplotlib.figure import Figure  # see loss_plot
+
+    fig = Figure(figsize=(6.4, 4.8), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    draw_tradeoff(ax, tradeoff)
+    ax.set_xlabel("content_distance (less: nearer the content)", fontsize=8)
+    ax.set_ylabel("style_distance (less: nearer the style)", fontsize=8)
+    ax.legend(fontsize=7, loc="best")
+    if note:
+        fig.suptitle(note, fontsize=7)
+    return fig
+
+
+def tradeoff_grid(
+    tradeoffs: Mapping[tuple[str, str], Tradeoff],
+    contents: Sequence[str],
+    styles: Sequence[str],
+    *,
+    note: str = "",
+) -> Figure:
+    """Small multiples: a trade-off plot per content (down) x style (across), unlabelled."""
+    from matplotlib.figure import Figure  # see loss_plot
+
+    fig = Figure(
+        figsize=(2.4 * len(styles) + 0.6, 2.1 * len(contents) + 0.6), dpi=100, layout="constrained"
+    )
+    axes = fig.subplots(len(contents), len(styles), squeeze=False)
+    for r, content in enumerate(contents):
+        for c, style in enumerate(styles):
+            draw_tradeoff(axes[r][c], tradeoffs[content, style], label_points=False)
+    fig.supxlabel("content_distance", fontsize=8)
+    fig.supylabel("style_distance", fontsize=8)
+    if note:
+        fig.suptitle(note, fontsize=8)
+    return fig
+
+
+# --- the summary page -----------------------------------------------------------------------
+
+_SORT_SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach((th, col) => {
+  th.addEventListener("click", () => {
+    const body = th.closest("table").tBodies[0];
+    const up = th.dataset.order !== "up";
+    th.closest("tr").querySelectorAll("th").forEach((h) => delete h.dataset.order);
+    th.dataset.order = up ? "up" : "down";
+    const key = (tr) => tr.cells[col].textContent;
+    const rows = Array.from(body.rows).sort((a, b) => {
+      const x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
+      const d = isNaN(nx) || isNaN(ny) ? x.localeCompare(y) : nx - ny;
+      return up ? d : -d;
+    });
+    rows.forEach((tr) => body.appendChild(tr));
+  });
+});
+"""
+
+_STYLE = (
+    "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+    "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+    "th{cursor:pointer;background:#eee;position:sticky;top:0}"
+    "th[data-order=up]::after{content:' \\25B2'}th[data-order=down]::after{content:' \\25BC'}"
+    "tr.pick td{background:#fde0e0}img{max-width:100%}"
+)
+
+
+def summary_html(
+    tsv: str,
+    figures: Sequence[tuple[str, str | os.PathLike[str]]],
+    *,
+    title: str,
+    note: str = "",
+) -> str:
+    """A self-contained page: the PNGs of `figures` ((caption, path), embedded), then the
+    summary TSV as a table sorted by clicking a column's header; rank-1 rows are shaded."""
+    import base64
+    import html
+
+    lines = tsv.rstrip("\n").split("\n")
+    names = lines[0].split("\t")
+    rank = names.index("rank") if "rank" in names else None
+    parts = [f"<!DOCTYPE html><meta charset='utf-8'><title>{html.escape(title)}</title>"]
+    parts.append(f"<style>{_STYLE}</style><h1>{html.escape(title)}</h1>")
+    if note:
+        parts.append(f"<p>{html.escape(note)}</p>")
+    for caption, path in figures:
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        parts.append(f"<h2>{html.escape(caption)}</h2><img src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Every run</h2><table class='sortable'><thead><tr>")
+    parts += [f"<th>{html.escape(n)}</th>" for n in names]
+    parts.append("</tr></thead><tbody>")
+    for line in lines[1:]:
+        cells = line.split("\t")
+        pick = rank is not None and cells[rank] == "1"
+        parts.append("<tr class='pick'>" if pick else "<tr>")
+        parts += [f"<td>{html.escape(c)}</td>" for c in cells]
+        parts.append("</tr>")
+    parts.append(f"</tbody></table><script>{_SORT_SCRIPT}</script>\n")
+    return "".join(parts)

@@ -27,7 +27,7 @@ from .memory import batch_memory_mb
 from .models import FeatureExtractor, ModelSpec, build_extractor, check_layers, get_spec
 from .options import Options, to_argv, total_iterations
 from .registry import min_side
-from .transfer import Checkpoint, Progress, Result, stylize
+from .transfer import Checkpoint, Progress, Result, Stop, stylize
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,9 @@ def _size_record(x: torch.Tensor) -> dict[str, int]:
     return {"width": w, "height": h}
 
 
-def _check_size(path: str, x: torch.Tensor, need: int, what: str) -> None:
+def check_size(path: str, x: torch.Tensor, need: int, what: str) -> None:
+    """Raise ImageError if picture `x` of file `path`, sized by `what`, is too small for the
+    model (`need` pixels on each side)."""
     w, h = _size(x)
     if min(w, h) < need:
         raise ImageError(
@@ -97,7 +99,11 @@ def _oom_message(opts: Options, size: tuple[int, int], device: torch.device, nee
     )
 
 
-def _weights_file(opts: Options, spec: ModelSpec, weights: str | None, weights_dir: str | None):
+def weights_file(
+    opts: Options, spec: ModelSpec, weights: str | None, weights_dir: str | None
+) -> Path | None:
+    """The weight file of `spec`: `weights` or opts.model_file, else the registry's, fetched
+    into `weights_dir` on first use; None for the random stand-in."""
     if spec.stand_in:
         if opts.model_file or weights:
             raise OptionError("model_file: the random model takes no weight file")
@@ -179,7 +185,7 @@ class _Reporter:
         return self.frames is not None and Path(frame).parent == Path(self.frames).parent
 
     def __call__(self, p: Progress) -> None:
-        last = p.iteration == p.num_iterations
+        last = p.is_last
         if p.image is not None and self.frames and (not last or self.final_frame):
             path = self.frames.format(iteration=p.iteration)
             images.save_image(tensors.to_image(p.image), path)
@@ -257,17 +263,17 @@ def _prepare(
     device = resolve_device(opts.device)
     min_px = min_side(spec.arch, opts.content_layers + opts.style_layers)
     content = tensors.load_tensor(opts.content_image, opts.image_size)
-    _check_size(opts.content_image, content, min_px, f"image_size {opts.image_size}")
+    check_size(opts.content_image, content, min_px, f"image_size {opts.image_size}")
     style_px = images.style_size(opts.image_size, opts.style_scale)
     styles = []
     for path in opts.style_image:
         style = tensors.load_tensor(path, style_px)
-        _check_size(path, style, min_px, f"style_scale x image_size = {style_px}")
+        check_size(path, style, min_px, f"style_scale x image_size = {style_px}")
         styles.append(style)
     init = None
     if opts.init == "image" and opts.init_image:
         init = tensors.load_tensor(opts.init_image, size=_size(content))
-    weight_file = _weights_file(opts, spec, weights, weights_dir)
+    weight_file = weights_file(opts, spec, weights, weights_dir)
     for o, out in zip(settings, outputs, strict=True):
         for written in (o.output_image, out.losses_tsv, out.run_json):
             if written is not None:
@@ -385,6 +391,15 @@ def _finish(
     if outputs.losses_tsv:
         write_text(outputs.losses_tsv, _losses_tsv(result))
     spec, device, seed = setup.spec, setup.device, setup.seed
+    stop = result.stop or Stop(total_iterations(opts), False, "num_iterations")
+    if stop.early:
+        log.info(
+            "%s: stopped at iteration %d of %d; %s",
+            opts.output_image,
+            stop.iteration,
+            total_iterations(opts),
+            stop.reason,
+        )
     record = {
         "stylesweep": __version__,
         "stand_in": spec.stand_in,
@@ -414,10 +429,12 @@ def _finish(
         },
         "threads": torch.get_num_threads(),
         "wall_time_s": round(result.elapsed, 3),
-        "iterations_per_s": round(total_iterations(opts) / max(result.elapsed, 1e-9), 4),
+        "iterations_per_s": round(stop.iteration / max(result.elapsed, 1e-9), 4),
         "peak_memory": _peak_memory_mb(device),
         "estimated_memory_mb": round(setup.need, 1),
         "resumed_from": resume.iteration if resume else None,
+        # Where the run ended: num_iterations, or early (tol_loss_relative) and why.
+        "stop": {"iteration": stop.iteration, "early": stop.early, "reason": stop.reason},
         "final_losses": result.final_losses,
         "frames": reporter.written,
         "output_image": opts.output_image,

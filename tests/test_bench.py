@@ -36,3 +36,20 @@ def test_the_objective_benchmark_prints_its_ratios_and_shares(monkeypatch, capsy
     shares = [float(v) for v in re.findall(r"^  \S.*?\s+([\d.]+)%$", out, flags=re.M)]
     assert "convolution" in out and sum(shares) == pytest.approx(100, abs=0.5)
     assert re.search(r"^\s+32\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, flags=re.M), out
+
+
+@pytest.mark.slow
+def test_the_scale_benchmark_dry_runs_a_synthetic_sweep(monkeypatch, capsys) -> None:
+    out = _bench(monkeypatch, capsys, "scale", "--runs", "25")
+    # 25 runs: 1 content x 5 styles x 5 settings, 6 jobs each (stylize, publish, gif, loss_plot,
+    # score, run_scores); 10 sheets, 2 tables, the weights, all; summary, overview, trade-offs, best
+    row = r"^\s+25\s+1\s+5\s+168\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+$"
+    assert re.search(row, out, flags=re.M), out
+
+
+@pytest.mark.slow
+def test_the_colour_benchmark_prints_each_steps_share(monkeypatch, capsys) -> None:
+    out = _bench(monkeypatch, capsys, "colour", "--colour-size", "32", "--colour-iterations", "4",
+                 "--colour-save-iter", "2", "--repeats", "1")  # fmt: skip
+    shares = re.findall(r"^(?:histogram|luminance|original_colors) .*\s([\d.]+)%$", out, re.M)
+    assert len(shares) == 6, out

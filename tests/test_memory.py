@@ -103,6 +103,27 @@ def test_the_job_runtime_grows_with_the_work():
     assert runtime(engine(image_size=32, num_iterations=6)) == 1
 
 
+def test_a_gifs_memory_and_time_grow_with_its_frames(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (600, 400)).save("c.png")
+    mem, minutes = memory.estimate_gif_mem_mb, memory.estimate_gif_runtime_min
+    assert mem(engine(save_iter=10)) > mem(engine(save_iter=100)) >= mem(engine(save_iter=0))
+    assert mem(engine(image_size=1024)) > mem(engine(image_size=512))
+    assert mem(engine(scales=(128, 256))) > mem(engine())  # frames of every scale, at full size
+    assert mem(engine(save_iter=0)) % 100 == 0 and mem(engine(save_iter=0)) <= 300
+    assert minutes(engine(save_iter=1, image_size=1024)) > minutes(engine()) == 1
+
+
+def test_a_sheets_memory_counts_its_header_images_and_cells(tmp_path):
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    Image.new("RGB", (100, 100)).save(small)
+    Image.new("RGB", (4000, 3000)).save(large)
+    mem = memory.estimate_sheet_mem_mb
+    assert mem([str(large)], 4, 256, 160) > mem([str(small)], 4, 256, 160) + 50
+    assert mem([str(small)], 100, 512, 160) > mem([str(small)], 4, 512, 160)
+    assert mem([str(tmp_path / "missing.png")], 4, 256, 160) > 0  # sized as a large square
+
+
 def test_size_of_reads_the_header_upright(tmp_path):
     img = Image.new("RGB", (60, 40))
     exif = img.getexif()

@@ -48,6 +48,16 @@ RANGE_CASES = [
     ("scales", (16,), (8,), "scales: 8 is below the minimum of 16 pixels"),
     ("scale_iterations", (1,), (0,), "scale_iterations: each must be >= 1, got [0]"),
     ("precision", "bf16", "fp16", "precision: must be one of fp32, tf32, bf16, got 'fp16'"),
+    (
+        "color_control",
+        "luminance",
+        "grey",
+        "color_control: must be one of none, luminance, histogram, got 'grey'",
+    ),
+    ("histogram_match", "pca", "mkl", "histogram_match: must be one of chol, pca, sym, got 'mkl'"),
+    ("color_space", "lab", "hsv", "color_space: must be one of yuv, ycbcr, lab, luv, got 'hsv'"),
+    ("tol_loss_relative", 0.0, -0.1, "tol_loss_relative: must be >= 0, got -0.1"),
+    ("tol_loss_window", 1, 0, "tol_loss_window: must be >= 1, got 0"),
 ]
 
 

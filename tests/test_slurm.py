@@ -1,7 +1,8 @@
-"""The slurm profile on a real single-node SLURM (cluster/slurm-up.sh): sbatch, GPUs, resume."""
+"""The slurm profile on a real single-node SLURM (cluster/slurm-up.sh): one sbatch job per run,
+its resources, GPUs, resume."""
 
 # Needs root and the Debian SLURM packages (slurm-up.sh installs them with apt); skipped otherwise.
-# About 3 minutes on 2 cores, nearly all of it Snakemake starting twice inside each job.
+# About 5 minutes on 2 idle cores, most of it Snakemake starting twice inside each of 15 jobs.
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import pytest
 import yaml
 from conftest import make_image
 
-from stylesweep import sweep
+from stylesweep import memory, sweep
+from stylesweep.cli import SCORE_SIZE_DEFAULT
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +33,8 @@ BIN = Path(sys.executable).parent
 UP, DOWN = ROOT / "cluster/slurm-up.sh", ROOT / "cluster/slurm-down.sh"
 PARTITION = "local"  # slurm-up.sh's partition
 
-# 1 content x 2 styles x 2 settings; three of its runs go to SLURM (TARGETS). The short runs check
-# sbatch, GPUs and bytes; the long one lives long enough to be cancelled after a checkpoint.
+# 2 contents x 2 styles x 2 settings, the whole sweep through SLURM. The short runs check sbatch,
+# GPUs and bytes; a long one (LONG_RUN) lives long enough to be cancelled after a checkpoint.
 CONFIG = textwrap.dedent(
     """\
     content: inputs/content
@@ -49,7 +51,17 @@ CONFIG = textwrap.dedent(
     """
 )
 SAVE_ITER = 10
-IMAGES = {"content/cat": (48, 36), "styles/wave": (40, 40), "styles/cafe": (36, 44)}
+IMAGES = {
+    "content/cat": (48, 36),
+    "content/dog": (36, 48),
+    "styles/wave": (40, 40),
+    "styles/cafe": (36, 44),
+}
+RUNS = 2 * 2 * 2
+SHEETS = 2 + 2 * 2  # a sheet per setting and per content x style, each a job of its own
+# One sbatch job (the group `run`).
+RUN_RULES = ["gif", "loss_plot", "publish", "run_scores", "score", "stylize"]
+PICKS = 2  # the trade-off plots and the best sheet, a job each (summary and overview are local)
 GPU_STYLE = "wave"  # its stylize job asks SLURM for a GPU (and still computes on the CPU)
 # One torch thread per run, in both places: the engine is byte-deterministic at a fixed count.
 THREADS = ["--set-threads", "stylize=1"]
@@ -61,13 +73,8 @@ def run_paths() -> tuple[str, str, str]:
     return f"cat/{GPU_STYLE}/{short}", f"cat/cafe/{short}", f"cat/cafe/{long}"
 
 
-TARGETS = run_paths()
+TARGETS = run_paths()  # the runs compared with a local run
 GPU_RUN, _, LONG_RUN = TARGETS
-
-
-def comment_of(run: str) -> str:
-    """The plugin's sbatch --comment for a stylize job: the rule and its wildcards."""
-    return "rule_stylize_wildcards_" + run.replace("/", "_")
 
 
 def checkpoint_of(run: str) -> str:
@@ -132,10 +139,22 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
 @dataclass
 class Job:
     id: str
-    comment: str
     state: str
     tres_per_job: str
     job_gres: str
+    memory_mb: int  # what it asked for (--mem)
+    minutes: int  # its time limit (-t)
+    rules: list[str]  # the rules of its Snakemake jobs
+    run: str | None  # content/style/group of its stylize job, if it has one
+
+
+def what_runs_in(cluster: Cluster, job_id: str) -> tuple[list[str], str | None]:
+    """(rules, stylize run) of a SLURM job, from its batch script: the plugin's --wrap starts
+    Snakemake on --target-jobs 'rule:wildcards' (a group job's comment names no wildcards)."""
+    script = cluster.run("scontrol", "write", "batch_script", job_id, "-")
+    rules = sorted(set(re.findall(r"'(\w+):\w+=", script)))
+    run = re.search(r"'stylize:content=([^,']+),style=([^,']+),group=([^,']+)'", script)
+    return rules, "/".join(run.groups()) if run else None
 
 
 @dataclass
@@ -172,18 +191,19 @@ def slurm_profile(folder: Path) -> Path:
 
 
 def snakemake(project: Path, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
-    targets = [f"results/runs/{run}/final.png" for run in TARGETS]
     cmd = [BIN / "snakemake", "--snakefile", ROOT / "workflow/Snakefile", "--directory", project]
     # --workflow-profile none: profiles/default is this machine's, not the cluster's.
-    cmd += ["--workflow-profile", "none", *THREADS, *args, *targets]
+    cmd += ["--workflow-profile", "none", *THREADS, *args]
     with log.open("w") as out:
         return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def job_id_of(cluster: Cluster, comment: str, state: str = "RUNNING") -> str | None:
-    out = cluster.run("squeue", "-h", "-t", state, "-o", "%i|%k")
-    ids = [i for i, c in (line.split("|", 1) for line in out.splitlines()) if c == comment]
-    return ids[0] if ids else None
+def job_id_of(cluster: Cluster, run: str, state: str = "RUNNING") -> str | None:
+    """The SLURM job of a run's stylize job, if it is in `state`."""
+    for i in cluster.run("squeue", "-h", "-t", state, "-o", "%i").split():
+        if what_runs_in(cluster, i)[1] == run:
+            return i
+    return None
 
 
 def jobs_of(cluster: Cluster, run_uuid: str) -> list[Job]:
@@ -197,22 +217,37 @@ def jobs_of(cluster: Cluster, run_uuid: str) -> list[Job]:
             found = re.search(rf"\b{key}=(\S*)", text)
             return "" if not found or found[1] == "(null)" else found[1]
 
+        memory = re.fullmatch(r"(\d+)M", value("MinMemoryNode"))
+        limit = re.fullmatch(r"(?:(\d+)-)?(\d+):(\d+):(\d+)", value("TimeLimit"))
+        assert memory and limit, show
+        days, hours, minutes, _ = (int(v or 0) for v in limit.groups())
+        rules, run = what_runs_in(cluster, i)
         jobs.append(
-            Job(i, value("Comment"), value("JobState"), value("TresPerJob"), value("JOB_GRES"))
+            Job(
+                i,
+                value("JobState"),
+                value("TresPerJob"),
+                value("JOB_GRES"),
+                int(memory[1]),
+                (days * 24 + hours) * 60 + minutes,
+                rules,
+                run,
+            )
         )
     return jobs
 
 
 @pytest.fixture(scope="module")
 def swept(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
-    """The three runs through SLURM (cancelling the long one once it has a checkpoint) and locally.
+    """The sweep through SLURM (cancelling a long run once it has a checkpoint) and locally.
 
     Both run at once: their bytes cannot depend on it.
     """
     base = tmp_path_factory.mktemp("slurm-sweep")
     slurm, local = make_project(base / "slurm"), make_project(base / "local")
     profile = slurm_profile(base / "profile")
-    local_run = snakemake(local, "--cores", "2", env=cluster.env, log=base / "local.log")
+    targets = [f"results/runs/{run}/final.png" for run in TARGETS]  # the local run: these only
+    local_run = snakemake(local, "--cores", "2", *targets, env=cluster.env, log=base / "local.log")
     slurm_run = snakemake(
         slurm,
         "--profile",
@@ -229,10 +264,10 @@ def swept(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     )
     cancelled = None
     checkpoint = slurm / checkpoint_of(LONG_RUN)
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 900
     while slurm_run.poll() is None and time.monotonic() < deadline:
         if cancelled is None and checkpoint.exists():
-            cancelled = job_id_of(cluster, comment_of(LONG_RUN))
+            cancelled = job_id_of(cluster, LONG_RUN)
             if cancelled:
                 cluster.run("scancel", cancelled)
         time.sleep(0.2)
@@ -258,13 +293,51 @@ def swept(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
 # --- the tests -------------------------------------------------------------------------------
 
 
-def test_every_job_went_through_sbatch(swept: Sweep) -> None:
+def test_one_sbatch_job_per_run_plus_one_per_sheet(swept: Sweep) -> None:
     done = [job for job in swept.jobs if job.state == "COMPLETED"]
-    assert sorted(job.comment for job in done) == sorted(comment_of(run) for run in TARGETS)
     assert {job.state for job in swept.jobs} <= {"COMPLETED", "CANCELLED"}
+    # The cancelled job was submitted again (the profile's retries): nothing else was.
+    assert len(swept.jobs) == len(done) + (swept.cancelled is not None) <= RUNS + SHEETS + PICKS + 1
+    runs = [job for job in done if job.run]
+    plan = sweep.plan(yaml.safe_load(CONFIG), root=swept.slurm)
+    assert sorted(job.run for job in runs) == sorted(run.path for run in plan.runs())
+    assert all(job.rules == RUN_RULES for job in runs)
+    sheets = [rule for job in done if not job.run for rule in job.rules]
+    assert sorted(sheets) == [
+        "best_sheet",
+        *["setting_sheet"] * 2,
+        *["sweep_sheet"] * 4,
+        "tradeoffs",
+    ]
     for job in done:
         assert f"submitted with SLURM jobid {job.id}" in swept.output
         assert list((swept.slurm / ".snakemake/slurm_logs").rglob(f"{job.id}.log"))
+
+
+def test_a_run_job_asks_for_its_busiest_stage(swept: Sweep) -> None:
+    """Memory: the most of stylize, publish, and GIF and plot side by side. Time: stylize's,
+    publish's and the longer of GIF and plot, one after the other."""
+    plan = sweep.plan(yaml.safe_load(CONFIG), root=swept.slurm)
+    for job in swept.jobs:
+        if not job.run:
+            continue
+        content, style, setting = job.run.split("/")
+        run = plan.run(content, style, setting)
+        opts = sweep.build_options(
+            run.options_dict(), content_image=plan.contents[content], style=run.style
+        )
+        stylize_mb = memory.estimate_mem_mb(opts, model="random")
+        gif_mb = memory.estimate_gif_mem_mb(opts)
+        # The score job (common.smk's score_mem_mb, score_runtime) beside the GIF and the plot.
+        scored = opts.replace(image_size=SCORE_SIZE_DEFAULT, style_scale=1.0)
+        score_mb = memory.estimate_mem_mb(scored, model="random")
+        side_by_side = gif_mb + memory.PLOT_MEM_MB + score_mb
+        assert job.memory_mb == max(stylize_mb, memory.PUBLISH_MEM_MB, side_by_side)
+        gif_min = memory.estimate_gif_runtime_min(opts)
+        stylize_min = memory.estimate_runtime_min(opts)
+        assert job.minutes == stylize_min + 2 * memory.PUBLISH_RUNTIME_MIN + max(
+            gif_min, memory.PLOT_RUNTIME_MIN, 5
+        )
 
 
 @pytest.mark.parametrize("run", TARGETS)
@@ -279,20 +352,23 @@ def test_results_equal_a_local_run(swept: Sweep, run: str) -> None:
 
 
 def test_a_job_that_asks_for_a_gpu_gets_one_of_its_own(swept: Sweep) -> None:
+    def wants_gpu(job: Job) -> bool:
+        return job.run is not None and job.run.split("/")[1] == GPU_STYLE
+
+    assert any(wants_gpu(job) for job in swept.jobs)
     # slurmctld's record: the request (TresPerJob) and the typed device it assigned (JOB_GRES).
     for job in swept.jobs:
-        wants_gpu = job.comment == comment_of(GPU_RUN)
         assert (job.tres_per_job, job.job_gres) == (
-            ("gres:gpu:1", "gpu:fake:1") if wants_gpu else ("", "")
+            ("gres:gpu:1", "gpu:fake:1") if wants_gpu(job) else ("", "")
         ), job
-    # The job's own view: the step that runs the rule (step 0, under srun) has its GPU in
+    # The job's own view: the step that runs the group's jobs (step 0, under srun) has its GPU in
     # CUDA_VISIBLE_DEVICES, as the cluster's TaskProlog recorded; the others have none.
     for job in swept.jobs:
         if job.state == "COMPLETED":
             seen = re.findall(
                 rf"^job={job.id} step=0 CUDA_VISIBLE_DEVICES=(\S+)$", swept.tasks, re.M
             )
-            expected = {"0", "1"} if job.comment == comment_of(GPU_RUN) else {"unset"}
+            expected = {"0", "1"} if wants_gpu(job) else {"unset"}
             assert len(seen) == 1 and seen[0] in expected, (job, seen)
 
 
@@ -301,7 +377,7 @@ def test_a_cancelled_job_resumes_from_its_checkpoint(swept: Sweep) -> None:
         f"no {checkpoint_of(LONG_RUN)} appeared while its job ran: the stylize rule must "
         f"write one every save_iter"
     )
-    states = [(j.id, j.state) for j in swept.jobs if j.comment == comment_of(LONG_RUN)]
+    states = [(j.id, j.state) for j in swept.jobs if j.run == LONG_RUN]
     assert states[0] == (swept.cancelled, "CANCELLED")
     # The profile's `retries` resubmitted it, and the new job carried on from the checkpoint.
     assert [state for _, state in states[1:]] == ["COMPLETED"]

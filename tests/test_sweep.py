@@ -112,6 +112,9 @@ def test_schema_enums_match_the_engine() -> None:
     assert tuple(option["optimizer"]["enum"]) == options.OPTIMIZERS
     assert tuple(option["pooling"]["enum"]) == options.POOLINGS
     assert tuple(option["precision"]["enum"]) == options.PRECISIONS
+    assert tuple(option["color_control"]["enum"]) == options.COLOR_CONTROLS
+    assert tuple(option["histogram_match"]["enum"]) == options.HISTOGRAM_MATCHES
+    assert tuple(option["color_space"]["enum"]) == options.COLOR_SPACES
     assert s["properties"]["model"]["enum"] == list(REGISTRY)
 
 
@@ -196,6 +199,10 @@ def test_schema_rejects(change: dict[str, Any], message: str) -> None:
         ({"tv_weight": 1e-05}, "tv_weight-1e-05"),
         ({"style_scale": 0.5}, "style_scale-0.5"),
         ({"original_colors": True}, "original_colors-true"),
+        (
+            {"color_space": "lab", "color_control": "luminance"},
+            "color_control-luminance_color_space-lab",
+        ),
         ({"optimizer": "adam", "learning_rate": 1.0}, "learning_rate-1_optimizer-adam"),
         ({"seed": -1}, "seed--1"),
         ({"style_layers": ("relu1_1", "relu2_1")}, "style_layers-relu1_1+relu2_1"),

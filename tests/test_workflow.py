@@ -19,7 +19,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from stylesweep import gpus, present
+from stylesweep import gpus, pick, present
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -46,6 +46,8 @@ TINY = textwrap.dedent(
     """
 )
 SETTINGS = ["style_weight-100", "style_weight-1000"]
+# The jobs after every run's scores: one each, whatever the sweep.
+PICKS = {"summary": 1, "tradeoffs": 1, "best_sheet": 1, "overview": 1}
 STYLE_COLUMNS = ["cafe", "wave", "mix"]  # single styles by name, then blends
 CELL, PAD = 48, 4
 
@@ -229,10 +231,13 @@ def test_default_config_dry_run(default_project: Path) -> None:
         "publish": runs,
         "gif": runs,
         "loss_plot": runs,
+        "score": runs,  # one per stylize job
+        "run_scores": runs,
         "setting_sheet": settings,
         "sweep_sheet": contents * styles,
         "settings_table": 1,
         "inputs_table": 1,
+        **PICKS,
         "all": 1,
     }
 
@@ -398,8 +403,49 @@ def test_any_file_name_plans_runs_under_its_safe_name(tmp_path: Path) -> None:
 def test_report(tiny: Path) -> None:
     snakemake(tiny, "--report", "report.html")
     html = (tiny / "report.html").read_text()
-    for category in ("Contact sheets", "Progress GIFs", "Loss curves", "Settings"):
+    for category in ("Contact sheets", "Progress GIFs", "Loss curves", "Settings", "Summary"):
         assert category in html
+
+
+@pytest.mark.slow
+def test_the_summary_has_one_row_per_run_ranked_within_each_content_and_style(tiny: Path) -> None:
+    table = pick.read_summary(tiny / "results/summary.tsv")
+    runs = [run.relative_to(tiny / "results/runs").parts for run in run_dirs(tiny)]
+    assert sorted((r["content"], r["style"], r["setting"]) for r in table) == sorted(runs)
+    assert [name for name in table[0] if name not in pick.SCORE_NAMES][:4] == [
+        "content", "style", "setting", "style_weight"
+    ]  # fmt: skip
+    for pair, rows in pick.by_pair(table).items():
+        assert sorted(r["rank"] for r in rows) == [1, 2], pair
+        assert {r["iterations"] for r in rows} == {"6"} and {r["device"] for r in rows} == {"cpu"}
+    for run in run_dirs(tiny):
+        record = json.loads((run / "scores.json").read_text())
+        assert list(record["scores"]) == list(pick.SCORE_NAMES)
+        assert record["stand_in"] is True and "stand-in" in record["note"]
+        row = next(r for r in table if r["setting"] == run.name and r["style"] == run.parent.name
+                   and r["content"] == run.parent.parent.name)  # fmt: skip
+        assert row["style_distance"] == pytest.approx(record["scores"]["style_distance"], 1e-5)
+
+
+@pytest.mark.slow
+def test_the_picks_are_plotted_and_sheeted(tiny: Path) -> None:
+    for content in CONTENTS:
+        for style in STYLE_COLUMNS:
+            assert Image.open(tiny / f"results/tradeoffs/{content}/{style}.png").size == (640, 480)
+    assert Image.open(tiny / "results/tradeoffs/all.png").size[0] > 640
+    band = present.caption_height([[present.wrap_caption(SETTINGS[1], CELL)]])
+    best = Image.open(tiny / "results/sheets/best.png")
+    assert best.size == present.sheet_size(len(CONTENTS), len(STYLE_COLUMNS), CELL, PAD, band)
+    page = (tiny / "results/summary.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "<th>rank</th>" in page
+
+
+@pytest.mark.slow
+def test_annotating_the_sweep_sheets_redraws_only_them(tiny: Path) -> None:
+    changed = tiny / "config/annotated.yaml"
+    changed.write_text(TINY.replace("thumbnail: 48", "thumbnail: 48\n  annotate: true"))
+    out = snakemake(tiny, "-n", "--quiet", "rules", "--configfile", str(changed))
+    assert job_counts(out) == {"sweep_sheet": len(CONTENTS) * len(STYLE_COLUMNS), "all": 1}
 
 
 @pytest.mark.slow
@@ -418,8 +464,31 @@ def test_changing_one_swept_value_reruns_only_what_it_touches(tiny: Path) -> Non
         "publish": runs,
         "gif": runs,
         "loss_plot": runs,
+        "score": runs,  # the new runs only: the others keep their scores
+        "run_scores": runs,
         "setting_sheet": 1,  # the new setting's sheet
         "sweep_sheet": runs,  # every content x style sheet shows all settings
         "settings_table": 1,
+        **PICKS,  # the summary, the trade-off plots and the best sheet cover every run
         "all": 1,
     }
+
+
+@pytest.mark.slow
+def test_changing_presentation_keys_reruns_only_gifs_and_sheets(tiny: Path) -> None:
+    """Also on a cluster (groups apply to dry runs): no stylize job comes along with its GIF."""
+    changed = tiny / "config/presented.yaml"
+    changed.write_text(TINY.replace("thumbnail: 48", "thumbnail: 40\n  frame_ms: 200"))
+    runs = len(CONTENTS) * len(STYLE_COLUMNS) * len(SETTINGS)
+    expected = {
+        "gif": runs,
+        "setting_sheet": len(SETTINGS),
+        "sweep_sheet": len(CONTENTS) * len(STYLE_COLUMNS),
+        "best_sheet": 1,
+        "overview": 1,  # it shows the best sheet
+        "all": 1,
+    }
+    args = ["-n", "--quiet", "rules", "--configfile", str(changed)]
+    assert job_counts(snakemake(tiny, *args)) == expected
+    slurm = ["--profile", str(ROOT / "profiles/slurm"), "--workflow-profile", "none"]
+    assert job_counts(snakemake(tiny, *args, *slurm)) == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -12,8 +13,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 from PIL import Image
+from test_workflow import PICKS, job_counts, make_image, snakemake
 from test_workflow import TINY as WORKFLOW_TINY
-from test_workflow import job_counts, make_image, snakemake
 
 from stylesweep import checkpoint, runner, sweep
 from stylesweep.options import Options
@@ -33,6 +34,20 @@ PLAN_CASES = [
         },
     ),
     ({"image_size": [32, 64]}, True, {}),  # nothing shares all but the weights
+    (  # colour options change the targets or the image: never batched across their values
+        {"color_control": ["none", "luminance"], "style_weight": [10, 100]},
+        True,
+        {
+            "color_control-none": [
+                "color_control-none_style_weight-10",
+                "color_control-none_style_weight-100",
+            ],
+            "color_control-luminance": [
+                "color_control-luminance_style_weight-10",
+                "color_control-luminance_style_weight-100",
+            ],
+        },
+    ),  # fmt: skip
 ]
 
 
@@ -168,10 +183,13 @@ def test_a_batch_is_one_job_for_its_settings(project: Path) -> None:
         "publish": 2,
         "gif": 2,
         "loss_plot": 2,
+        "score": 1,  # one per stylize job: the batch's model is loaded once
+        "run_scores": 2,
         "setting_sheet": 2,
         "sweep_sheet": 1,
         "settings_table": 1,
         "inputs_table": 1,
+        **PICKS,
         "all": 1,
     }
     off = project / "config/off.yaml"
@@ -182,8 +200,9 @@ def test_a_batch_is_one_job_for_its_settings(project: Path) -> None:
 
 def test_set_threads_reaches_a_batchs_job(project: Path) -> None:
     out = snakemake(project, "-n", "--cores", "8", "--set-threads", "stylize=3")
-    jobs = out.split("\nrule stylize:\n")[1:]
-    assert jobs and all("\n    threads: 3\n" in job.split("\n\n", 1)[0] for job in jobs)
+    # A dry run lists a run's jobs under their cluster group's heading, indented.
+    jobs = re.findall(r"^ *rule stylize:\n((?: {4,}.*\n)+)", out, flags=re.M)
+    assert jobs and all(re.search(r"^ +threads: 3$", job, flags=re.M) for job in jobs)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from test_workflow import job_counts, make_image
+from test_workflow import PICKS, job_counts, make_image
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -35,14 +35,17 @@ JOBS = {
     "publish": RUNS,
     "gif": RUNS,
     "loss_plot": RUNS,
+    "score": RUNS,
+    "run_scores": RUNS,
     "setting_sheet": 2,
     "sweep_sheet": 2 * 2,
     "settings_table": 1,
     "inputs_table": 1,
+    **PICKS,
     "all": 1,
 }
-# With batch, the two style weights of a content x style are one stylize job.
-BATCHED = {**JOBS, "stylize": 2 * 2}
+# With batch, the two style weights of a content x style are one stylize job, and one score job.
+BATCHED = {**JOBS, "stylize": 2 * 2, "score": 2 * 2}
 
 
 def module_snakefile(config: str, snakefile: str = str(ROOT / "workflow/Snakefile")) -> str:

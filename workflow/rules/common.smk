@@ -1,16 +1,30 @@
+import functools
 import os
 
-from stylesweep import memory, present, sweep
+from stylesweep import memory, pick, present, sweep
+from stylesweep.cli import SCORE_SIZE_DEFAULT
 from stylesweep.registry import get_spec
 
 PLAN = sweep.plan(config)
 RUNS = PLAN.runs()
 GROUPS = {group.id: group for group in PLAN.groups()}
 GROUP_OF = {s.id: group for group in GROUPS.values() for s in group.settings}
+# A sweep sheet's row labels, column labels and grid of setting ids: the same for every sheet.
+SWEEP_GRID = present.sweep_grid(PLAN.settings)
+# The largest image_size of any setting: the most a contact sheet's cell holds.
+LARGEST_IMAGE_SIZE = max(PLAN.options_for(s)["image_size"] for s in PLAN.settings)
 RUN_DIR = "results/runs/{content}/{style}/{setting}"
 # A stylize job's folder: a subfolder per setting of its group, published into RUN_DIRs.
 JOB_DIR = "results/jobs/{content}/{style}/{group}"
 WEIGHTS_DIR = os.path.expanduser(config["weights"]["dir"])
+# Snakemake's job group of a run (on a cluster only; locally groups do nothing): a stylize job
+# and the publish, gif, loss_plot, score and run_scores jobs of its runs depend on each other, so
+# they form one group job, one submission. The sheets stay jobs of their own: grouped side by side, their CPUs would
+# add up past what a small node has.
+RUN_GROUP = "run"
+# What "best" means (config `pick`): balance, a score's name or {score: weight}.
+PICK_BY = config["pick"]["by"]
+pick.check_criterion(PICK_BY)
 # The checkout's envs/, relative to workflow/rules/: Snakemake reads a conda env file's path from
 # the folder of the file that uses it, also in a module read from GitHub.
 ENVS = "../../envs"
@@ -24,7 +38,8 @@ wildcard_constraints:
 
 
 def all_targets():
-    """Every output of the experiment: per-run files, sheets, the settings and inputs tables."""
+    """Every output of the experiment: per-run files and scores, sheets, the settings and inputs
+    tables, the summary and its trade-off plots."""
     per_run = ["final.png", "progress.gif", "losses.png", "run.json"]
     return (
         [f"results/runs/{run.path}/{name}" for run in RUNS for name in per_run]
@@ -35,6 +50,10 @@ def all_targets():
             for style in PLAN.styles
         ]
         + ["results/settings.tsv", "results/inputs.tsv"]
+        + [f"results/runs/{run.path}/scores.json" for run in RUNS]
+        + ["results/summary.tsv", "results/summary.html", "results/sheets/best.png"]
+        + tradeoff_plots()
+        + ["results/tradeoffs/all.png"]
     )
 
 
@@ -110,12 +129,24 @@ def group_members(wildcards):
     ]
 
 
-def group_options(wildcards):
-    """The engine's Options of a job's first setting, for its resource estimates."""
-    w = wildcards
-    run = PLAN.run(w.content, w.style, GROUPS[w.group].setting_ids[0])
-    image = PLAN.contents[w.content]
+@functools.cache
+def options_of(content, style, setting):
+    """The engine's Options of one run, for its resource estimates (built once per run: each
+    of a run's jobs asks for its memory and runtime)."""
+    run = PLAN.run(content, style, setting)
+    image = PLAN.contents[content]
     return sweep.build_options(run.options_dict(), content_image=image, style=run.style)
+
+
+def group_options(wildcards):
+    """The engine's Options of a job's first setting."""
+    w = wildcards
+    return options_of(w.content, w.style, GROUPS[w.group].setting_ids[0])
+
+
+def run_options(wildcards):
+    w = wildcards
+    return options_of(w.content, w.style, w.setting)
 
 
 def group_mem_mb(wildcards):
@@ -129,6 +160,21 @@ def group_runtime(wildcards):
     opts, size = group_options(wildcards), len(GROUPS[wildcards.group].settings)
     gpu = sweep.uses_gpu(PLAN.device)
     return memory.estimate_runtime_min(opts, gpu=gpu, batch=size)
+
+
+def gif_mem_mb(wildcards):
+    return memory.estimate_gif_mem_mb(run_options(wildcards))
+
+
+def gif_runtime(wildcards):
+    return memory.estimate_gif_runtime_min(run_options(wildcards))
+
+
+def sheet_mem_mb(wildcards, input):
+    """A contact sheet's memory: its header images and its cells (at most the largest
+    image_size of the sweep) at once."""
+    cell, cells = config["present"]["thumbnail"], len(input.cells)
+    return memory.estimate_sheet_mem_mb(input.headers, cells, LARGEST_IMAGE_SIZE, cell)
 
 
 def job_of_run(wildcards):
@@ -181,7 +227,7 @@ def setting_sheet_headers(wildcards):
 
 def sweep_sheet_grid(wildcards):
     """final.png of every setting of one content x style in the sweep's grid (None: a gap)."""
-    _, _, grid = present.sweep_grid(PLAN.settings)
+    _, _, grid = SWEEP_GRID
     w = wildcards
     return [
         [None if sid is None else final_image(w.content, w.style, sid) for sid in row]
@@ -199,7 +245,7 @@ def sweep_sheet_headers(wildcards):
 
 def sweep_sheet_layout(wildcards):
     """Row and column labels, and the content and style of a sweep sheet's headers."""
-    rows, cols, _ = present.sweep_grid(PLAN.settings)
+    rows, cols, _ = SWEEP_GRID
     return {
         "rows": rows,
         "cols": cols,
@@ -218,3 +264,109 @@ def input_images():
 
 def settings_table():
     return present.settings_tsv(PLAN.settings)
+
+
+# --- scores, the summary and the picks ----------------------------------------------------
+
+
+def group_finals(wildcards):
+    """final.png of each run of a stylize job, in its settings' order."""
+    w = wildcards
+    return [final_image(w.content, w.style, s) for s in GROUPS[w.group].setting_ids]
+
+
+def group_setting_ids(wildcards):
+    return GROUPS[wildcards.group].setting_ids
+
+
+def scores_of_run(wildcards):
+    """The scores file of the score job that scored a run."""
+    return f"{job_of_run(wildcards)}.scores.json"
+
+
+def score_mem_mb(wildcards):
+    """A score job's memory: the model and one image at the score size."""
+    opts = group_options(wildcards).replace(
+        image_size=SCORE_SIZE_DEFAULT, style_scale=1.0
+    )
+    return memory.estimate_mem_mb(opts, model=PLAN.model)
+
+
+def score_runtime(wildcards):
+    """A score job's wall time bound, in minutes: a few seconds a run on a CPU."""
+    return 5 + len(GROUPS[wildcards.group].settings) // 30
+
+
+def run_file(run, name):
+    return f"results/runs/{run.path}/{name}"
+
+
+def summary_runs():
+    """Each run's content, style, setting and swept values (one entry per option any setting
+    sets), in the order of RUNS."""
+    swept = present.set_options(PLAN.settings)
+    return [
+        {
+            "content": run.content,
+            "style": run.style.name,
+            "setting": run.setting.id,
+            "values": {name: run.options_dict()[name] for name in swept},
+        }
+        for run in RUNS
+    ]
+
+
+def final_image_pattern(wildcards):
+    """final.png with {content}, {style} and {setting} to fill in (a function: Snakemake would
+    take the braces of a plain string for wildcards)."""
+    return final_image("{content}", "{style}", "{setting}")
+
+
+def stand_in_note():
+    """The label of a stand-in model's plots and sheets; empty for a real model."""
+    return "random model: a stand-in" if get_spec(PLAN.model).stand_in else ""
+
+
+def tradeoff_plots():
+    """results/tradeoffs/<content>/<style>.png of every content x style."""
+    return [
+        f"results/tradeoffs/{c}/{s}.png" for c in PLAN.contents for s in PLAN.styles
+    ]
+
+
+def tradeoff_pairs():
+    """(content, style) of each of tradeoff_plots()."""
+    return [[c, s] for c in PLAN.contents for s in PLAN.styles]
+
+
+def best_sheet_layout():
+    """Rows (content headers), columns (style headers) and the corner label of the best sheet."""
+    lines = [f"best by {pick.describe(PICK_BY)}"]
+    if stand_in_note():
+        lines.append(f"({stand_in_note()})")
+    return {
+        "rows": [[name, path] for name, path in PLAN.contents.items()],
+        "cols": [header_of_style(style) for style in PLAN.styles],
+        "corner": "\n".join(lines),
+    }
+
+
+def sweep_sheet_scores(wildcards):
+    """scores.json of every setting of a sweep sheet, when `present.annotate` prints them."""
+    if not config["present"]["annotate"]:
+        return []
+    w = wildcards
+    return [
+        f"{RUN_DIR.format(content=w.content, style=w.style, setting=s.id)}/scores.json"
+        for s in PLAN.settings
+    ]
+
+
+def sweep_sheet_annotate():
+    """What an annotated sweep sheet needs beyond its scores: the criterion of the pick, the
+    settings in the summary's order (ties rank in that order) and the grid's setting ids.
+    None: not annotated."""
+    if not config["present"]["annotate"]:
+        return None
+    _, _, grid = SWEEP_GRID
+    return {"by": PICK_BY, "settings": [s.id for s in PLAN.settings], "grid": grid}

@@ -15,8 +15,13 @@ rule gif:
         ),
     log:
         "logs/gif/{content}/{style}/{setting}.log",
+    group:
+        RUN_GROUP
     conda:
         cpu_conda_env()
+    resources:
+        mem_mb=gif_mem_mb,
+        runtime=gif_runtime,
     params:
         frame_ms=config["present"]["frame_ms"],
         hold_ms=config["present"]["hold_ms"],
@@ -41,8 +46,13 @@ rule loss_plot:
         ),
     log:
         "logs/loss_plot/{content}/{style}/{setting}.log",
+    group:
+        RUN_GROUP
     conda:
         cpu_conda_env()
+    resources:
+        mem_mb=memory.PLOT_MEM_MB,
+        runtime=memory.PLOT_RUNTIME_MIN,
     script:
         "../scripts/loss_plot.py"
 
@@ -63,6 +73,9 @@ rule setting_sheet:
         "logs/setting_sheet/{setting}.log",
     conda:
         cpu_conda_env()
+    resources:
+        mem_mb=sheet_mem_mb,
+        runtime=memory.SHEET_RUNTIME_MIN,
     params:
         grid=setting_sheet_grid,
         layout=setting_sheet_layout,
@@ -75,6 +88,7 @@ rule sweep_sheet:
     input:
         cells=sweep_sheet_cells,
         headers=sweep_sheet_headers,
+        scores=sweep_sheet_scores,
     output:
         report(
             "results/sheets/sweeps/{content}/{style}.png",
@@ -87,10 +101,14 @@ rule sweep_sheet:
         "logs/sweep_sheet/{content}/{style}.log",
     conda:
         cpu_conda_env()
+    resources:
+        mem_mb=sheet_mem_mb,
+        runtime=memory.SHEET_RUNTIME_MIN,
     params:
         grid=sweep_sheet_grid,
         layout=sweep_sheet_layout,
         cell=config["present"]["thumbnail"],
+        annotate=sweep_sheet_annotate(),
     script:
         "../scripts/sweep_sheet.py"
 

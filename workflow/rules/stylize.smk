@@ -1,5 +1,7 @@
 # One job per content x style x group of settings (one setting, or with `batch: true` those that
 # differ only in loss weights). It writes a job folder; rule publish gives each run its folder.
+# On a cluster the job goes as one submission with its runs' publish, gif and loss_plot jobs
+# (group `run`, see RUN_GROUP in common.smk); locally groups do nothing.
 rule stylize:
     input:
         content=content_image,
@@ -12,6 +14,8 @@ rule stylize:
         "logs/stylize/{content}/{style}/{group}.log",
     benchmark:
         "benchmarks/stylize/{content}/{style}/{group}.tsv"
+    group:
+        RUN_GROUP
     conda:
         stylize_conda_env()
     threads: stylize_threads()
@@ -31,6 +35,8 @@ rule stylize:
 
 
 # A run's files as hard links into its own folder, where the GIF, plot and sheets read them.
+# On a cluster it runs inside its stylize job's group: as a local rule it would pull the whole
+# group onto the host that runs Snakemake.
 rule publish:
     input:
         job=job_of_run,
@@ -41,8 +47,12 @@ rule publish:
         run_json=f"{RUN_DIR}/run.json",
     log:
         "logs/publish/{content}/{style}/{setting}.log",
-    localrule: True
+    group:
+        RUN_GROUP
     conda:
         cpu_conda_env()
+    resources:
+        mem_mb=memory.PUBLISH_MEM_MB,
+        runtime=memory.PUBLISH_RUNTIME_MIN,
     script:
         "../scripts/publish.py"
