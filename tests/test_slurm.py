@@ -252,6 +252,9 @@ def swept(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
         slurm,
         "--profile",
         str(profile),
+        # The test node has 2 CPUs: a run's GIF, loss plot and scoring are stacked to fit.
+        "--cores",
+        "2",
         # Every run asks for a GPU on its own terms; here only the GPU style's does.
         "--set-resources",
         f"stylize:gpu=int(wildcards.style == {GPU_STYLE!r})",
@@ -315,8 +318,9 @@ def test_one_sbatch_job_per_run_plus_one_per_sheet(swept: Sweep) -> None:
 
 
 def test_a_run_job_asks_for_its_busiest_stage(swept: Sweep) -> None:
-    """Memory: the most of stylize, publish, and GIF and plot side by side. Time: stylize's,
-    publish's and the longer of GIF and plot, one after the other."""
+    """Memory: the most of stylize, publish, and GIF, plot and scoring side by side (or fewer
+    of them at once: on 2 CPUs Snakemake stacks the three in two layers). Time: stylize's,
+    publish's and run_scores', plus the GIF, plot and scoring layers, one after the other."""
     plan = sweep.plan(yaml.safe_load(CONFIG), root=swept.slurm)
     for job in swept.jobs:
         if not job.run:
@@ -331,13 +335,14 @@ def test_a_run_job_asks_for_its_busiest_stage(swept: Sweep) -> None:
         # The score job (common.smk's score_mem_mb, score_runtime) beside the GIF and the plot.
         scored = opts.replace(image_size=SCORE_SIZE_DEFAULT, style_scale=1.0)
         score_mb = memory.estimate_mem_mb(scored, model="random")
+        floor = max(stylize_mb, memory.PUBLISH_MEM_MB, gif_mb, memory.PLOT_MEM_MB, score_mb)
         side_by_side = gif_mb + memory.PLOT_MEM_MB + score_mb
-        assert job.memory_mb == max(stylize_mb, memory.PUBLISH_MEM_MB, side_by_side)
+        assert floor <= job.memory_mb <= max(stylize_mb, memory.PUBLISH_MEM_MB, side_by_side)
         gif_min = memory.estimate_gif_runtime_min(opts)
-        stylize_min = memory.estimate_runtime_min(opts)
-        assert job.minutes == stylize_min + 2 * memory.PUBLISH_RUNTIME_MIN + max(
-            gif_min, memory.PLOT_RUNTIME_MIN, 5
-        )
+        serial = memory.estimate_runtime_min(opts)  # stylize
+        serial += 2 * memory.PUBLISH_RUNTIME_MIN
+        parallel = serial + max(gif_min, memory.PLOT_RUNTIME_MIN, 5)
+        assert parallel <= job.minutes <= serial + gif_min + memory.PLOT_RUNTIME_MIN + 5
 
 
 @pytest.mark.parametrize("run", TARGETS)
