@@ -305,7 +305,12 @@ def test_one_sbatch_job_per_run_plus_one_per_sheet(swept: Sweep) -> None:
     plan = sweep.plan(yaml.safe_load(CONFIG), root=swept.slurm)
     assert sorted(job.run for job in runs) == sorted(run.path for run in plan.runs())
     assert all(job.rules == RUN_RULES for job in runs)
-    sheets = [rule for job in done if not job.run for rule in job.rules]
+    # Every submission as Snakemake logged it (SLURM's own job list can miss the sweep's last
+    # jobs): a run's group job, or one rule's job, each named by its log folder.
+    submitted = r"submitted with SLURM jobid \d+ \(log: .*?/slurm_logs/"
+    groups = re.findall(submitted + r"group_run_", swept.output)
+    assert len(groups) == RUNS + (swept.cancelled is not None)
+    sheets = re.findall(submitted + r"rule_(\w+)/", swept.output)
     assert sorted(sheets) == [
         "best_sheet",
         *["setting_sheet"] * 2,

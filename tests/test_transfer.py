@@ -9,7 +9,7 @@ import torch
 from conftest import stylize_one, tiny_tensors
 from conftest import tiny_options as _opts
 
-from stylesweep import colour, transfer
+from stylesweep import colour, objective, transfer
 from stylesweep.errors import NumericalError
 from stylesweep.losses import content_loss, gram
 from stylesweep.models import preprocess
@@ -33,7 +33,7 @@ def test_loss_rows_add_up(tiny_images, random_extractor):
     opts = _opts(tiny_images, num_iterations=3)
     result = stylize_one(opts, random_extractor, "caffe", content, styles[:1])
     row = result.final_losses
-    assert result.names == transfer.loss_names(opts)
+    assert result.names == objective.loss_names(opts)
     per_layer = sum(row[f"style_{n}"] for n in opts.style_layers)
     assert row["style"] == pytest.approx(per_layer, rel=1e-5)
     assert row["total"] == pytest.approx(row["content"] + row["style"] + row["tv"], rel=1e-5)
