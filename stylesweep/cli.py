@@ -18,11 +18,10 @@ from typing import Any
 from . import __version__
 from .errors import StyleSweepError
 from .options import Options, auto_scales, defaults, flag
+from .pick import SCORE_SIZE
 from .registry import REGISTRY, get_spec
 
 log = logging.getLogger("stylesweep")
-# stylesweep.score.SCORE_SIZE, restated so that the parser imports no torch; a test checks it.
-SCORE_SIZE_DEFAULT = 256
 
 
 def _kind(hint: Any) -> tuple[str, type]:
@@ -207,7 +206,7 @@ def _score(args: argparse.Namespace) -> int:
         content=args.content_image,
         styles=_split(args.style_image, str),
         blend_weights=blend,
-        score_size=args.score_size if args.score_size is not None else SCORE_SIZE_DEFAULT,
+        score_size=args.score_size if args.score_size is not None else SCORE_SIZE,
         device=args.device,
         weights_dir=args.weights_dir,
         model_file=args.model_file,
@@ -333,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--score-size",
         type=int,
         metavar="N",
-        help=f"longest side every image is scored at, in pixels (default: {SCORE_SIZE_DEFAULT})",
+        help=f"longest side every image is scored at, in pixels (default: {SCORE_SIZE})",
     )
     score.add_argument(
         "--device", default=defaults()["device"], help="auto, cpu, cuda, cuda:N or mps"

@@ -15,6 +15,8 @@ from .sweep import format_value
 # The scores of a run (stylesweep.score measures them; this module is torch-free, for the
 # scheduler): the columns of scores.json and of the summary, in this order.
 SCORE_NAMES = ("content_distance", "style_distance", "color_distance", "structure", "noise")
+# The default longest side, in pixels, every image is scored at (score_size).
+SCORE_SIZE = 256
 # SSIM: more is better. The others are distances: less is better.
 HIGHER_IS_BETTER = frozenset({"structure"})
 # The default criterion: the Pareto-front setting nearest the utopia point of these two axes.

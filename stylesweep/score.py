@@ -14,13 +14,10 @@ from .losses import content_loss, gram
 from .models import FeatureExtractor, build_extractor, preprocess
 from .objective import style_targets
 from .options import Options, check_range, defaults
-from .pick import SCORE_NAMES  # the columns of `stylesweep score` and of scores.json
+from .pick import SCORE_NAMES, SCORE_SIZE  # the columns of scores.json; the default size
 from .registry import get_spec
 from .runner import check_size, resolve_device, weights_file
 
-# Every image is scored with its longest side at this many pixels (the content's and the
-# style's own aspect; the output at the content's score size).
-SCORE_SIZE = 256
 # neural-style's layers, whatever the run used: the yardstick must not move with the settings.
 CONTENT_LAYER = defaults()["content_layers"][0]  # relu4_2
 STYLE_LAYERS: tuple[str, ...] = defaults()["style_layers"]  # relu1_1 ... relu5_1

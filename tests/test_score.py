@@ -141,7 +141,3 @@ def test_a_bad_image_is_one_line_naming_it(files, tmp_path, capsys, bad):
     assert cli.main(_argv(files, files["content"], path)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and err[0].startswith("stylesweep score: error:")
-
-
-def test_the_help_states_the_scorer_s_default_size():
-    assert cli.SCORE_SIZE_DEFAULT == score.SCORE_SIZE

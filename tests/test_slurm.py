@@ -24,7 +24,7 @@ import yaml
 from conftest import make_image
 
 from stylesweep import memory, sweep
-from stylesweep.cli import SCORE_SIZE_DEFAULT
+from stylesweep.pick import SCORE_SIZE
 
 pytestmark = pytest.mark.slow
 
@@ -338,7 +338,7 @@ def test_a_run_job_asks_for_its_busiest_stage(swept: Sweep) -> None:
         stylize_mb = memory.estimate_mem_mb(opts, model="random")
         gif_mb = memory.estimate_gif_mem_mb(opts)
         # The score job (common.smk's score_mem_mb, score_runtime) beside the GIF and the plot.
-        scored = opts.replace(image_size=SCORE_SIZE_DEFAULT, style_scale=1.0)
+        scored = opts.replace(image_size=SCORE_SIZE, style_scale=1.0)
         score_mb = memory.estimate_mem_mb(scored, model="random")
         floor = max(stylize_mb, memory.PUBLISH_MEM_MB, gif_mb, memory.PLOT_MEM_MB, score_mb)
         side_by_side = gif_mb + memory.PLOT_MEM_MB + score_mb

@@ -2,7 +2,7 @@ import functools
 import os
 
 from stylesweep import memory, pick, present, sweep
-from stylesweep.cli import SCORE_SIZE_DEFAULT
+from stylesweep.pick import SCORE_SIZE
 from stylesweep.registry import get_spec
 
 PLAN = sweep.plan(config)
@@ -287,7 +287,7 @@ def scores_of_run(wildcards):
 def score_mem_mb(wildcards):
     """A score job's memory: the model and one image at the score size."""
     opts = group_options(wildcards).replace(
-        image_size=SCORE_SIZE_DEFAULT, style_scale=1.0
+        image_size=SCORE_SIZE, style_scale=1.0
     )
     return memory.estimate_mem_mb(opts, model=PLAN.model)
 
