@@ -286,9 +286,7 @@ def scores_of_run(wildcards):
 
 def score_mem_mb(wildcards):
     """A score job's memory: the model and one image at the score size."""
-    opts = group_options(wildcards).replace(
-        image_size=SCORE_SIZE, style_scale=1.0
-    )
+    opts = group_options(wildcards).replace(image_size=SCORE_SIZE, style_scale=1.0)
     return memory.estimate_mem_mb(opts, model=PLAN.model)
 
 
