@@ -24,6 +24,8 @@ from stylesweep import transfer  # noqa: E402
 from stylesweep.options import auto_scales, total_iterations  # noqa: E402
 
 SIZE = 512
+# The print case: neural-style's recipe to 4096 px, at most this many iterations per scale.
+RENDER_SIZE, RENDER_ITERATIONS = 4096, 20
 # Six settings of one content x style that differ only in loss weights.
 WEIGHTS = [(5.0, s, 1e-3) for s in (30.0, 100.0, 300.0)] + [(20.0, s, 1e-3) for s in (30, 100, 300)]
 
@@ -151,7 +153,41 @@ def main() -> int:
             )
         )
     say(f"\npeak memory allocated: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
+    render(say, extractor, convention, name, device)
     return 0
+
+
+def render(say, extractor, convention: str, name: str, device: torch.device) -> None:
+    """5. A print: 4096 px by neural-style's recipe (scales auto, a few iterations each),
+    planned within the device's memory (memory.plan_memory): tiles where a scale needs them."""
+    from stylesweep.memory import plan_memory
+    from stylesweep.models import get_spec
+    from stylesweep.options import auto_scale_iterations
+
+    size, its = RENDER_SIZE, RENDER_ITERATIONS
+    content, styles = common.inputs(size)
+    scales = auto_scales(size)
+    opts = common.options(size, model=name, num_iterations=its, device="cuda", init="image")
+    opts = opts.replace(
+        scales=scales, scale_iterations=tuple(min(n, its) for n in auto_scale_iterations(scales))
+    )
+    total_mb = torch.cuda.get_device_properties(device).total_memory / 2**20
+    wh = (content.shape[-1], content.shape[-2])
+    plan = plan_memory(get_spec(name), opts, wh, [(s.shape[-1], s.shape[-2]) for s in styles],
+                       device="cuda", device_mb=total_mb)  # fmt: skip
+    torch.cuda.reset_peak_memory_stats(device)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    transfer.stylize([opts], extractor, convention, content, styles, device=device, plan=plan)
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    tiles = [s["tiles"] if s["tile"] else 1 for s in plan.to_dict()["scales"]]
+    say(
+        f"\n## render {wh[0]}x{wh[1]}: scales {list(scales)} + {size}, "
+        f"{total_iterations(opts)} its, tiles per scale {tiles}: {seconds:.1f} s; peak "
+        f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB (plan "
+        f"{plan.estimate_mb:.0f} MiB of {plan.max_memory_mb:.0f})"
+    )
 
 
 if __name__ == "__main__":

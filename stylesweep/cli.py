@@ -1,4 +1,5 @@
-"""The `stylesweep` command: `stylize` (a drop-in for neural-style), `score`, `fetch`, `models`."""
+"""The `stylesweep` command: `stylize` (a drop-in for neural-style), `video`, `score`, `fetch`,
+`models`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 # The runner (torch) is imported by the stylize handler, fetch (urllib, ssl) by fetch's.
 from . import __version__
 from .errors import StyleSweepError
-from .options import Options, auto_scales, defaults, flag
+from .options import Options, auto_scale_iterations, auto_scales, defaults, flag
 from .pick import SCORE_SIZE
 from .registry import REGISTRY, get_spec
 
@@ -57,14 +58,20 @@ def option_help(field: dataclasses.Field[Any], kind: str) -> str:
     return f"{text} (default: {field.default})"
 
 
-def add_stylize_arguments(parser: argparse.ArgumentParser) -> None:
+def add_stylize_arguments(
+    parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = (), outputs: bool = True
+) -> None:
     """One flag per Options field (readable `--style-weight` and neural-style's `-style_weight`).
 
     Help and defaults come from the Options dataclass; unset flags fall back to its defaults.
+    `skip` leaves out some fields' flags, `outputs=False` the stylize command's output flags
+    (`video` names its own).
     """
     hints = typing.get_type_hints(Options)
     for field in dataclasses.fields(Options):
         name = field.name
+        if name in skip:
+            continue
         kind, elem = _kind(hints[name])
         # -original_colors is neural-style's 0/1 flag, in the compatibility group below.
         names = [flag(name)] if name == "original_colors" else [flag(name), f"-{name}"]
@@ -118,6 +125,8 @@ def add_stylize_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="artistic-videos' spelling of --tol-loss-window",
     )
+    if not outputs:
+        return
     out = parser.add_argument_group("stylesweep outputs")
     out.add_argument("--losses-file", help="losses TSV (default: <output stem>.losses.tsv)")
     out.add_argument("--run-json", help="provenance record (default: <output stem>.run.json)")
@@ -149,8 +158,13 @@ def options_from_args(args: argparse.Namespace) -> Options:
             if name == "style_blend_weights" and items == ["nil"]:
                 continue
             if name == "scales" and items == ["auto"]:
-                size = given.get("image_size", defaults()["image_size"])
-                given[name] = auto_scales(int(size))
+                size = int(given.get("image_size", defaults()["image_size"]))
+                given[name] = auto_scales(size)
+                if size > 1024 and getattr(args, "scale_iterations", None) is None:  # recipe
+                    given["scale_iterations"] = auto_scale_iterations(given[name])
+                continue
+            if name == "scale_iterations" and items == ["auto"]:
+                given[name] = auto_scale_iterations(given.get("scales", ()))
                 continue
             value = tuple(elem(v) for v in items)
         given[name] = value
@@ -193,6 +207,28 @@ def _stylize(args: argparse.Namespace) -> int:
         checkpoint=None if args.checkpoint == "none" else args.checkpoint or checkpoint,
     )
     log.info("wrote %s (seed %d, %s)", result.output_image, result.seed, result.device)
+    return 0
+
+
+def _video(args: argparse.Namespace) -> int:
+    from .clip import stylize_clip
+    from .video import VideoOptions, check_outputs
+
+    args.content_image = args.content_video  # each frame's content replaces it
+    opts = options_from_args(args)
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(VideoOptions)}
+    vopts = VideoOptions(**{k: v for k, v in given.items() if v is not None})
+    check_outputs(args.output_video, args.gif)
+    out = stylize_clip(
+        opts,
+        vopts,
+        args.content_video,
+        args.output_video,
+        work_dir=args.work_dir,
+        gif=args.gif,
+        weights_dir=args.weights_dir,
+    )
+    log.info("wrote %s%s", out, f" and {args.gif}" if args.gif else "")
     return 0
 
 
@@ -255,8 +291,34 @@ def _models(_: argparse.Namespace) -> int:
     return 0
 
 
+def add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `video` command's flags: its files, the VideoOptions fields, every engine option."""
+    from .video import VideoOptions
+
+    clip = parser.add_argument_group("video")
+    clip.add_argument("--content-video", required=True, help="the clip to stylize")
+    clip.add_argument("--output-video", required=True, help="the stylized clip (.mp4, .mkv, .mov)")
+    clip.add_argument("--gif", help="also write the stylized clip as this GIF")
+    clip.add_argument(
+        "--work-dir",
+        help="where the frames, flows, masks and each frame's result and run.json go "
+        "(default: <output stem>_frames beside the output); a rerun skips the frames done",
+    )
+    clip.add_argument("--weights-dir", help="where registry weight files live")
+    hints = typing.get_type_hints(VideoOptions)
+    for field in dataclasses.fields(VideoOptions):
+        _, elem = _kind(hints[field.name])
+        clip.add_argument(
+            flag(field.name), dest=field.name, type=elem, metavar="N" if elem is not str else "A:B",
+            help=option_help(field, "scalar"),
+        )  # fmt: skip
+    skip = ("content_image", "output_image", "init_image")
+    add_stylize_arguments(parser, skip=skip, outputs=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The one parser: `stylize`, `score`, `fetch` and `models`, sharing --debug and --quiet."""
+    """The one parser: `stylize`, `video`, `score`, `fetch` and `models`, sharing --debug and
+    --quiet."""
     parser = argparse.ArgumentParser(
         prog="stylesweep", description="Neural style transfer as experiments."
     )
@@ -276,6 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_stylize_arguments(stylize)
     stylize.set_defaults(func=_stylize)
+    video = sub.add_parser(
+        "video",
+        help="stylize a clip frame by frame, with temporal consistency",
+        allow_abbrev=False,
+        parents=[common],
+        description="Stylize a video frame by frame (Ruder et al. 2016): the first frame is an "
+        "ordinary run, each later one starts from the previous result warped by the optical "
+        "flow and is kept close to it where the flow is reliable. Takes every stylize option; "
+        "the audio is dropped.",
+    )
+    add_video_arguments(video)
+    video.set_defaults(func=_video)
     fetch = sub.add_parser(
         "fetch",
         help="download model weights",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -142,12 +144,146 @@ def style_size(image_size: int, style_scale: float) -> int:
     return max(1, math.ceil(style_scale * image_size))
 
 
-def save_image(img: Image.Image, path: str | os.PathLike[str]) -> None:
-    """Save atomically; the format follows the extension (JPEG at quality 95)."""
+def save_image(
+    img: Image.Image,
+    path: str | os.PathLike[str],
+    *,
+    alpha: np.ndarray | None = None,
+    icc: bytes | None = None,
+) -> None:
+    """Save atomically; the format follows the extension (JPEG at quality 95). `alpha` (h, w)
+    uint8 or uint16 in any size is resized and added; `icc` is embedded where the format
+    takes a profile (PNG, JPEG, TIFF, WebP)."""
     p = Path(path)
     fmt = Image.registered_extensions().get(p.suffix.lower())
     if fmt is None:
         raise ImageError(f"{p}: unknown image extension {p.suffix!r}")
+    kwargs: dict[str, object] = {"quality": 95} if fmt == "JPEG" else {}
+    if icc and fmt in ("PNG", "JPEG", "TIFF", "WEBP"):
+        kwargs["icc_profile"] = icc
+    if alpha is not None:
+        a8 = (alpha >> 8).astype(np.uint8) if alpha.dtype == np.uint16 else alpha
+        mask = Image.fromarray(a8, mode="L").resize(img.size, Image.Resampling.BILINEAR)
+        img = img.convert("RGBA")
+        img.putalpha(mask)
     with atomic_path(p) as tmp:
-        kwargs = {"quality": 95} if fmt == "JPEG" else {}
         img.save(tmp, format=fmt, **kwargs)
+
+
+# --- print output: 16 bits per channel straight from the floats, the content's alpha and ICC ---
+
+
+def print_extras(path: str | os.PathLike[str]) -> tuple[np.ndarray | None, bytes | None]:
+    """A content file's alpha channel (h, w) uint8 or uint16, upright, and its ICC profile;
+    None for what it lacks."""
+    with Image.open(path) as opened:
+        icc = opened.info.get("icc_profile") or None
+        img = ImageOps.exif_transpose(opened)
+        alpha = None
+        if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+            alpha = np.asarray(img.convert("RGBA").getchannel("A"))
+    return alpha, icc
+
+
+def save_output(
+    picture: Image.Image | np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    content: str | os.PathLike[str],
+    keep_alpha: bool = True,
+) -> None:
+    """A run's final image: a picture (8 bits, any format) or (H, W, 3) floats in [0, 1]
+    (16 bits, PNG or TIFF), with the `content` file's ICC profile and, for a PNG or TIFF with
+    keep_alpha, its alpha channel."""
+    alpha, icc = print_extras(content)
+    if not keep_alpha or Path(path).suffix.lower() not in (".png", ".tif", ".tiff"):
+        alpha = None
+    if isinstance(picture, np.ndarray):
+        save_image16(picture, path, alpha=alpha, icc=icc)
+    else:
+        save_image(picture, path, alpha=alpha, icc=icc)
+
+
+def save_image16(
+    rgb: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    alpha: np.ndarray | None = None,
+    icc: bytes | None = None,
+) -> None:
+    """Save (H, W, 3) floats in [0, 1] as a 16-bit PNG or TIFF (by the extension), with no
+    8-bit step; `alpha` (h, w) in any size and bit depth is resized and added, `icc` embedded.
+
+    Pillow writes 16-bit images only in grey, so both formats are written here: a PNG of
+    bit depth 16 (colour type 2 or 6, filter 0, an iCCP chunk), a baseline TIFF (one
+    uncompressed strip, tag 34675 for the profile).
+    """
+    p = Path(path)
+    a = np.ascontiguousarray(np.rint(np.clip(rgb, 0.0, 1.0) * 65535.0), dtype=np.uint16)
+    if alpha is not None:
+        peak = 65535.0 if alpha.dtype == np.uint16 else 255.0
+        mask = Image.fromarray(alpha.astype(np.float32) / peak, mode="F")
+        mask = mask.resize((a.shape[1], a.shape[0]), Image.Resampling.BILINEAR)
+        a16 = np.rint(np.clip(np.asarray(mask), 0.0, 1.0) * 65535.0).astype(np.uint16)
+        a = np.concatenate([a, a16[..., None]], axis=2)
+    suffix = p.suffix.lower()
+    if suffix == ".png":
+        data = _png16(a, icc)
+    elif suffix in (".tif", ".tiff"):
+        data = _tiff16(a, icc)
+    else:
+        raise ImageError(f"{p}: 16-bit output is PNG or TIFF, not {p.suffix!r}")
+    with atomic_path(p) as tmp:
+        tmp.write_bytes(data)
+
+
+def _png16(a: np.ndarray, icc: bytes | None) -> bytes:
+    h, w, c = a.shape
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    rows = np.zeros((h, 1 + w * c * 2), dtype=np.uint8)  # each row: filter type 0, then samples
+    rows[:, 1:] = a.astype(">u2").view(np.uint8).reshape(h, -1)
+    header = struct.pack(">IIBBBBB", w, h, 16, 6 if c == 4 else 2, 0, 0, 0)
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+    if icc:
+        out += chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc))
+    return out + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b"")
+
+
+def _tiff16(a: np.ndarray, icc: bytes | None) -> bytes:
+    h, w, c = a.shape
+    pixels = a.astype("<u2").tobytes()
+    # (tag, type, count, value): SHORT 3, LONG 4, UNDEFINED 7 (bytes); sorted by tag. The
+    # strip's offset (273) is filled in once the values that do not fit an entry are placed.
+    tags: list[tuple[int, int, int, int | bytes]] = [
+        (256, 4, 1, w), (257, 4, 1, h), (258, 3, c, struct.pack(f"<{c}H", *[16] * c)),
+        (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, 0), (277, 3, 1, c), (278, 4, 1, h),
+        (279, 4, 1, len(pixels)), (284, 3, 1, 1),
+    ]  # fmt: skip
+    if c == 4:
+        tags.append((338, 3, 1, 2))  # unassociated alpha
+    if icc:
+        tags.append((34675, 7, len(icc), icc))
+    at = 8 + 2 + 12 * len(tags) + 4  # out-of-line values follow the directory
+    blobs, places = b"", {}
+    for tag, _, _, value in tags:
+        if isinstance(value, bytes) and len(value) > 4:
+            places[tag] = at + len(blobs)
+            blobs += value + b"\x00" * (len(value) % 2)
+    places[273] = at + len(blobs)  # then the pixels
+    entries = b""
+    for tag, kind, count, value in tags:
+        if tag in places:
+            entries += struct.pack("<HHII", tag, kind, count, places[tag])
+        elif isinstance(value, bytes):
+            entries += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00")
+        elif kind == 3:
+            entries += struct.pack("<HHIHH", tag, kind, count, value, 0)
+        else:
+            entries += struct.pack("<HHII", tag, kind, count, value)
+    head = b"II*\x00" + struct.pack("<IH", 8, len(tags))
+    return head + entries + b"\x00" * 4 + blobs + pixels

@@ -11,6 +11,7 @@ from torch import Tensor
 from .losses import content_loss, gram, style_loss, tv_loss
 from .models import FeatureExtractor, preprocess
 from .options import Options
+from .temporal import Temporal, temporal_loss
 
 # content_loss or style_loss: (features, target) -> (B,)
 Loss = Callable[[Tensor, Tensor], Tensor]
@@ -66,8 +67,13 @@ def objective(
     grams: dict[str, Tensor],
     img: Tensor,
     weights: Weights,
+    temporal: Temporal | None = None,
 ) -> tuple[Tensor, Tensor]:
     """neural-style's objective for each image of a batch; its gradient lands in `img.grad`.
+
+    `temporal` (a video frame's, its target in the network's input space) adds artistic-videos'
+    temporal loss on the network's input, img; the rows have no column of their own for it,
+    but their `total` is the objective, temporal term included.
 
     Returns:
         The objective (B,) and the weighted loss rows (B, K) in `loss_names` order, detached.
@@ -92,11 +98,22 @@ def objective(
         total = total + (raw if tapped else style_terms[-1])
     tv = tv_loss(img) * weights.tv_weight
     total = total + tv
+    temporal_term = zero
+    if temporal is not None:
+        mask = temporal.mask
+
+        def masked(x: Tensor, target: Tensor) -> Tensor:
+            return temporal_loss(x, target, mask)
+
+        raw = term(img, temporal.weight, masked, temporal.target)
+        temporal_term = raw * temporal.weight
+        total = total + (raw if tapped else temporal_term)
     # The images are independent, so the gradient of the sum is each image's own.
     total.sum().backward()
     c = torch.stack(content_terms).sum(0) if content_terms else zero
     s = torch.stack(style_terms).sum(0) if style_terms else zero
-    rows = torch.stack([c + s + tv, c, s, *style_terms, tv], dim=1).detach()  # (B, K)
+    everything = c + s + tv + temporal_term  # + 0 exactly when there is no temporal term
+    rows = torch.stack([everything, c, s, *style_terms, tv], dim=1).detach()  # (B, K)
     return total.detach(), rows
 
 

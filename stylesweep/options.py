@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -216,7 +217,8 @@ class Options:
         metadata=_meta(
             "coarse-to-fine: smaller longest sides (px, ascending) optimized before "
             "image_size, each from the previous result",
-            cli_help="'auto' is image_size/4 and /2 (those >= 64)",
+            cli_help="'auto' is image_size/4 and /2 (those >= 64); above 1024 px neural-style's "
+            "print recipe, 256, 512, 1024, ... below image_size",
             item_minimum=16,
             unit="pixels",
             schema={"uniqueItems": True},
@@ -226,8 +228,44 @@ class Options:
         default=(200,),
         metadata=_meta(
             "iterations at each of scales (one count for all, or one per scale)",
+            cli_help="'auto' (the default with scales auto above 1024 px) is the print "
+            "recipe's 1000 at 256 px falling to 50 at 4096 px",
             item_minimum=1,
             schema={"minItems": 1},
+        ),
+    )
+    # stylesweep additions, print output: 16 bits per channel from the floats (neural-style
+    # saves 8), and the content's alpha put back on a PNG or TIFF (it is composited on white
+    # for the network). The content's ICC profile is always carried over.
+    output_depth: int = field(
+        default=8,
+        metadata=_meta(
+            "bits per channel of output_image: 8, or 16 (PNG or TIFF, straight from the floats)",
+            choices=(8, 16),
+        ),
+    )
+    keep_alpha: bool = field(
+        default=True,
+        metadata=_meta("put the content's alpha channel back on a PNG or TIFF output_image"),
+    )
+    # stylesweep additions, print sizes: a memory cap and the tiles that keep a scale under it
+    # (memory.plan_memory); neural-style has neither and runs out of memory instead.
+    max_memory: str | None = field(
+        default=None,
+        metadata=_meta(
+            "memory a run may use, e.g. 6G or 512M (a bare number is MiB); a scale that does "
+            "not fit runs in tiles, with less L-BFGS history or Adam; None: the device's "
+            "memory less a margin",
+            schema={"pattern": "^[0-9]+(\\.[0-9]+)?[ ]*([kKmMgGtT]i?[bB]?)?$"},
+        ),
+    )
+    tile_size: int | None = field(
+        default=None,
+        metadata=_meta(
+            "side of the tiles in px for every scale larger than it; None: tiles only where "
+            "a scale does not fit in max_memory, as large as fit",
+            minimum=32,
+            unit="pixels",
         ),
     )
     # stylesweep addition, GPU fast path: fp32 (IEEE, as neural-style), tf32 (TF32 tensor cores
@@ -302,7 +340,8 @@ def check_range(name: str, value: Any, meta: Mapping[str, Any]) -> None:
     if "exclusive_minimum" in meta and not value > meta["exclusive_minimum"]:
         raise OptionError(f"{name}: must be > {meta['exclusive_minimum']}, got {value}")
     if "choices" in meta and value not in meta["choices"]:
-        raise OptionError(f"{name}: must be one of {', '.join(meta['choices'])}, got {value!r}")
+        choices = ", ".join(map(str, meta["choices"]))
+        raise OptionError(f"{name}: must be one of {choices}, got {value!r}")
     for item in value if "item_minimum" in meta else ():
         below(meta["item_minimum"], item, list(value), "each ")
 
@@ -341,6 +380,12 @@ def validate(o: Options) -> None:
         not o.scales or o.scales[-1] < o.image_size,
         f"scales: each must be below image_size {o.image_size}, got {list(o.scales)}",
     )
+    if o.max_memory is not None:
+        parse_memory(o.max_memory)
+    _require(
+        o.output_depth == 8 or o.output_image.lower().endswith((".png", ".tif", ".tiff")),
+        f"output_depth: 16 bits need a .png or .tif output_image, got {o.output_image!r}",
+    )
     _require(
         len(o.scale_iterations) == 1 or len(o.scale_iterations) == len(o.scales),
         f"scale_iterations: give one count, or one per scale ({len(o.scales)}), "
@@ -348,9 +393,34 @@ def validate(o: Options) -> None:
     )
 
 
+_UNITS = {"": 1.0, "k": 2.0**-10, "m": 1.0, "g": 2.0**10, "t": 2.0**20}
+
+
+def parse_memory(text: str) -> float:
+    """A memory size in MiB: `6G`, `512M`, `1.5GiB`, `2048` (MiB); binary units."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if match is None or float(match.group(1)) <= 0:
+        raise OptionError(f"max_memory: must be a size such as 6G or 512M, got {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+# neural-style's print recipe (examples/multigpu_scripts/starry_stanford.sh): 256, 512, 1024,
+# 2048 px and on, each from the previous result, iterations falling as the size grows.
+PRINT_ITERATIONS = {256: 1000, 512: 500, 1024: 200, 2048: 100}
+PRINT_MIN_ITERATIONS = 50
+
+
 def auto_scales(image_size: int) -> tuple[int, ...]:
-    """The default ladder (`--scales auto`): image_size/4 and image_size/2, those >= 64 px."""
+    """The default ladder (`--scales auto`): image_size/4 and image_size/2, those >= 64 px;
+    above 1024 px neural-style's print recipe, 256, 512, 1024, ... below image_size."""
+    if image_size > 1024:
+        return tuple(256 * 2**k for k in range(8) if 256 * 2**k < image_size)
     return tuple(px for px in (image_size // 4, image_size // 2) if px >= 64)
+
+
+def auto_scale_iterations(scales: tuple[int, ...]) -> tuple[int, ...]:
+    """Iterations per scale of the print recipe: 1000 at 256 px falling to 50 at 4096 and up."""
+    return tuple(PRINT_ITERATIONS.get(px, PRINT_MIN_ITERATIONS) for px in scales)
 
 
 def ladder(o: Options) -> tuple[tuple[int, int], ...]:

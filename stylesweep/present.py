@@ -1,9 +1,10 @@
-"""Pictures of a sweep: progress GIFs, contact sheets, loss and trade-off plots, summary pages."""
+"""Pictures of a sweep: progress GIFs, contact sheets, loss and trade-off plots."""
 
 from __future__ import annotations
 
 import csv
 import os
+import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -472,73 +473,12 @@ def tradeoff_grid(
     axes = fig.subplots(len(contents), len(styles), squeeze=False)
     for r, content in enumerate(contents):
         for c, style in enumerate(styles):
-            draw_tradeoff(axes[r][c], tradeoffs[content, style], label_points=False)
+            tradeoff = tradeoffs[content, style]
+            draw_tradeoff(axes[r][c], tradeoff, label_points=False)
+            # A panel is narrow: long names wrap instead of running out of the figure.
+            axes[r][c].set_title("\n".join(textwrap.wrap(tradeoff.title, 34)), fontsize=7)
     fig.supxlabel("content_distance", fontsize=8)
     fig.supylabel("style_distance", fontsize=8)
     if note:
         fig.suptitle(note, fontsize=8)
     return fig
-
-
-# --- the summary page -----------------------------------------------------------------------
-
-_SORT_SCRIPT = """
-document.querySelectorAll("table.sortable th").forEach((th, col) => {
-  th.addEventListener("click", () => {
-    const body = th.closest("table").tBodies[0];
-    const up = th.dataset.order !== "up";
-    th.closest("tr").querySelectorAll("th").forEach((h) => delete h.dataset.order);
-    th.dataset.order = up ? "up" : "down";
-    const key = (tr) => tr.cells[col].textContent;
-    const rows = Array.from(body.rows).sort((a, b) => {
-      const x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
-      const d = isNaN(nx) || isNaN(ny) ? x.localeCompare(y) : nx - ny;
-      return up ? d : -d;
-    });
-    rows.forEach((tr) => body.appendChild(tr));
-  });
-});
-"""
-
-_STYLE = (
-    "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
-    "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-    "th{cursor:pointer;background:#eee;position:sticky;top:0}"
-    "th[data-order=up]::after{content:' \\25B2'}th[data-order=down]::after{content:' \\25BC'}"
-    "tr.pick td{background:#fde0e0}img{max-width:100%}"
-)
-
-
-def summary_html(
-    tsv: str,
-    figures: Sequence[tuple[str, str | os.PathLike[str]]],
-    *,
-    title: str,
-    note: str = "",
-) -> str:
-    """A self-contained page: the PNGs of `figures` ((caption, path), embedded), then the
-    summary TSV as a table sorted by clicking a column's header; rank-1 rows are shaded."""
-    import base64
-    import html
-
-    lines = tsv.rstrip("\n").split("\n")
-    names = lines[0].split("\t")
-    rank = names.index("rank") if "rank" in names else None
-    parts = [f"<!DOCTYPE html><meta charset='utf-8'><title>{html.escape(title)}</title>"]
-    parts.append(f"<style>{_STYLE}</style><h1>{html.escape(title)}</h1>")
-    if note:
-        parts.append(f"<p>{html.escape(note)}</p>")
-    for caption, path in figures:
-        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-        parts.append(f"<h2>{html.escape(caption)}</h2><img src='data:image/png;base64,{data}'>")
-    parts.append("<h2>Every run</h2><table class='sortable'><thead><tr>")
-    parts += [f"<th>{html.escape(n)}</th>" for n in names]
-    parts.append("</tr></thead><tbody>")
-    for line in lines[1:]:
-        cells = line.split("\t")
-        pick = rank is not None and cells[rank] == "1"
-        parts.append("<tr class='pick'>" if pick else "<tr>")
-        parts += [f"<td>{html.escape(c)}</td>" for c in cells]
-        parts.append("</tr>")
-    parts.append(f"</tbody></table><script>{_SORT_SCRIPT}</script>\n")
-    return "".join(parts)

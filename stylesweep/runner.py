@@ -23,10 +23,11 @@ from . import __version__, checkpoint, images, tensors
 from .atomic import write_text
 from .digest import cached_sha256, sha256_file
 from .errors import ImageError, OptionError, OutputError, ResourceError
-from .memory import batch_memory_mb
+from .memory import MemoryPlan, plan_memory
 from .models import FeatureExtractor, ModelSpec, build_extractor, check_layers, get_spec
 from .options import Options, to_argv, total_iterations
 from .registry import min_side
+from .temporal import Temporal
 from .transfer import Checkpoint, Progress, Result, Stop, stylize
 
 log = logging.getLogger(__name__)
@@ -240,9 +241,12 @@ class _Setup:
     weights_sha: str | None
     inputs: dict[str, Any]  # path and sha256 of every input file
     need: float  # the memory estimate, MiB
+    plan: MemoryPlan  # each scale whole or in tiles, and its optimizer state
 
     def fingerprint(self, settings: Sequence[Options]) -> str:
         digests = {k: v and _digests(v) for k, v in self.inputs.items()}
+        if self.plan.changed:  # tiles and a lowered history change the numbers
+            digests["memory_plan"] = [s.to_dict() for s in self.plan.scales]
         return checkpoint.fingerprint(settings, digests, self.weights_sha)
 
 
@@ -290,18 +294,16 @@ def _prepare(
             else None
         ),
     }
-    need = batch_memory_mb(
-        spec,
-        opts,
-        _size(content),
-        [_size(s) for s in styles],
-        device=device.type,
-        batch=len(settings),
-    )
+    # Each scale whole or in tiles within max_memory; refused here, before any work, when not
+    # even one tile fits.
+    device_mb = None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-        if need > torch.cuda.get_device_properties(device).total_memory / 2**20:
-            raise ResourceError(_oom_message(opts, _size(content), device, need))
+        device_mb = torch.cuda.get_device_properties(device).total_memory / 2**20
+    plan = plan_memory(spec, opts, _size(content), [_size(s) for s in styles],
+                       device=device.type, device_mb=device_mb, batch=len(settings))  # fmt: skip
+    for line in plan.describe():
+        log.info("%s", line)
     return _Setup(
         spec=spec,
         seed=resolve_seed(opts.seed),
@@ -312,7 +314,8 @@ def _prepare(
         weight_file=weight_file,
         weights_sha=cached_sha256(weight_file) if weight_file else None,
         inputs=inputs,
-        need=need,
+        need=plan.estimate_mb,
+        plan=plan,
     )
 
 
@@ -387,7 +390,12 @@ def _finish(
     extra: dict[str, Any] | None = None,
 ) -> RunResult:
     """Write one run's final image, losses.tsv and run.json (with `extra` added)."""
-    images.save_image(tensors.to_image(result.image), opts.output_image)
+    # 16 bits straight from the floats (H, W, 3), or 8 as every frame
+    floats = opts.output_depth == 16
+    final = result.image[0].permute(1, 2, 0).numpy() if floats else tensors.to_image(result.image)
+    images.save_output(
+        final, opts.output_image, content=opts.content_image, keep_alpha=opts.keep_alpha
+    )
     if outputs.losses_tsv:
         write_text(outputs.losses_tsv, _losses_tsv(result))
     spec, device, seed = setup.spec, setup.device, setup.seed
@@ -432,6 +440,8 @@ def _finish(
         "iterations_per_s": round(stop.iteration / max(result.elapsed, 1e-9), 4),
         "peak_memory": _peak_memory_mb(device),
         "estimated_memory_mb": round(setup.need, 1),
+        # Which scales ran in tiles (count, size, overlap) and with what optimizer state.
+        "memory_plan": setup.plan.to_dict(),
         "resumed_from": resume.iteration if resume else None,
         # Where the run ended: num_iterations, or early (tol_loss_relative) and why.
         "stop": {"iteration": stop.iteration, "early": stop.early, "reason": stop.reason},
@@ -464,6 +474,7 @@ def run(
     weights: str | None = None,
     weights_dir: str | None = None,
     checkpoint: str | None = None,
+    temporal: Temporal | None = None,
 ) -> list[RunResult]:
     """Do one or more style transfers from files to files, as one job.
 
@@ -483,6 +494,7 @@ def run(
         checkpoint: where to keep the job's state every save_iter, with every run's frames; a
             job started again with the same options resumes from it (and gets the same
             bytes); removed at the end.
+        temporal: a video frame's temporal loss, as `transfer.stylize` (stylesweep.clip).
     Returns:
         One RunResult per setting, in order.
     """
@@ -507,6 +519,8 @@ def run(
             callbacks=reporters,
             on_checkpoint=_checkpointer(ckpt_path, fingerprint, reporters),
             resume=resume,
+            temporal=temporal,
+            plan=setup.plan if setup.plan.changed else None,
         )
     runs = list(zip(settings, outputs, results, reporters, strict=True))
     names = [out.name or str(Path(o.output_image).parent) for o, out, _, _ in runs]

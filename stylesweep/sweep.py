@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import os
 import re
+import types
 import typing
 import unicodedata
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
@@ -189,6 +190,10 @@ def coerce(name: str, value: Any) -> Any:
     """`value` in the type of option `name` (5 -> 5.0 for a float, a list -> a tuple), so ids
     and params do not change with how a number is written."""
     hint = _field_types()[name]
+    if isinstance(hint, types.UnionType):  # X | None: unset (tile_size, max_memory), or an X
+        if value is None:
+            return None
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
         return tuple(_scalar(item, v, name) for v in value)

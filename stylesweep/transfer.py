@@ -17,6 +17,7 @@ from . import images
 from .canvas import Canvas, colour_inputs
 from .errors import NumericalError, OptionError
 from .lbfgs import Optimizer, make_optimizer
+from .memory import MemoryPlan, ScalePlan
 from .models import FeatureExtractor
 from .objective import Weights, objective, style_targets
 from .options import BATCH_FIELDS, Options, batch_key, ladder
@@ -30,6 +31,8 @@ from .record import (  # noqa: F401 - Row and Stop re-exported: the loop's recor
     Scale,
     Stop,
 )
+from .temporal import Temporal
+from .tiles import Tiling, tiled_evaluator, tiled_style_targets
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,14 @@ class Problem:
 
     `evaluate()` computes the losses at `img`, fills `img.grad`, and returns the objective
     (B,) and the loss rows (B, K) on the device; `output()` is the current images as RGB in
-    [0, 1] on the CPU, (B, 3, H, W).
+    [0, 1] on the CPU, (B, 3, H, W). On a tiled scale (`tiles.tiled_evaluator`) the gradient
+    is the tiles' blended, and the losses are the tiles' weighted by their share of the blend.
     """
 
     img: Tensor  # (B, C, H, W), contiguous NCHW: the network's input, or its grey (Canvas)
     evaluate: Callable[[], tuple[Tensor, Tensor]]
     output: Callable[[], Tensor]
+    tiling: Tiling | None = None  # the moving tile grid of a tiled scale
 
 
 def initial_image(opts: Options, content_pre: Tensor, init_pre: Tensor | None, seed: int) -> Tensor:
@@ -93,6 +98,9 @@ def setup(
     device: torch.device | None = None,
     size: tuple[int, int] | None = None,
     start: Tensor | None = None,
+    temporal: Temporal | None = None,
+    plan: ScalePlan | None = None,
+    scale: int = 0,
 ) -> Problem:
     """The objective of B settings that differ only in loss weights, at one scale.
 
@@ -103,6 +111,10 @@ def setup(
             are downsampled (antialiased) to it.
         start: (B, 3, H', W') in the network's input space to start from, resized to `size`
             (the previous scale's result); None is the run's init.
+        temporal: a video frame's temporal term, as `stylize`.
+        plan: this scale's memory plan; with a tile the image is evaluated in tiles (and the
+            style's Grams summed over tiles with a style_tile); None or no tile: whole.
+        scale: this scale's index (the tile grid's offsets are drawn per scale).
     """
     opts = settings[0]
     device = device or next(extractor.parameters()).device
@@ -121,21 +133,24 @@ def setup(
     seen, styles, init_image = colour_inputs(opts, content, styles, init_image)
     canvas = Canvas.of(opts, convention, content)
 
-    # Targets, computed once without gradients.
+    # Targets, computed once without gradients (a tiled scale's content targets: per tile).
     content_pre = canvas.encode(seen)
+    tiled = plan is not None and plan.tile is not None
     with torch.no_grad(), autocast():
-        x = canvas.network(content_pre).contiguous(memory_format=torch.channels_last)
-        feats = extractor(x)
-        content_targets = {k: feats[k].detach().float() for k in opts.content_layers}
-        del feats, x
-        grams = style_targets(
-            extractor,
-            [s.contiguous(memory_format=torch.channels_last) for s in styles],
-            opts.blend_weights(),
-            opts.style_layers,
-            convention,
-        )
+        content_targets: dict[str, Tensor] = {}
+        if not tiled:
+            x = canvas.network(content_pre).contiguous(memory_format=torch.channels_last)
+            feats = extractor(x)
+            content_targets = {k: feats[k].detach().float() for k in opts.content_layers}
+            del feats, x
+        grams = _style_targets(opts, extractor, styles, convention, plan)
     init_pre = canvas.encode(init_image) if init_image is not None else None
+    if temporal is not None:
+        # The warped previous frame (Ruder et al. 2016), seen as an init image is.
+        warped = colour_inputs(opts, content, [], _resized(temporal.target.to(device), size))[2]
+        assert warped is not None
+        mask = _resized(temporal.mask.to(device), size)
+        temporal = temporal.replace(target=canvas.network(canvas.encode(warped)), mask=mask)
 
     # The optimized images stay contiguous NCHW (the optimizers work on flat views). Every
     # member of a batch starts from the same image, as separate runs would.
@@ -153,12 +168,33 @@ def setup(
         x = canvas.network(img)  # (B, 3, H, W); img itself unless luminance
         with autocast():
             feats = extractor(x.contiguous(memory_format=torch.channels_last))
-        return objective(opts, feats, content_targets, grams, x, weights)
+        return objective(opts, feats, content_targets, grams, x, weights, temporal)
 
     def output() -> Tensor:
         return canvas.rgb(img.detach()).cpu()
 
-    return Problem(img=img, evaluate=evaluate, output=output)
+    if plan is None or plan.tile is None:
+        return Problem(img=img, evaluate=evaluate, output=output)
+    tiling = Tiling(size, plan.tile, plan.overlap, seed, scale)
+    tiled_evaluate = tiled_evaluator(opts, extractor, canvas, autocast, content_pre, grams, img,
+                                     weights, tiling, temporal)  # fmt: skip
+    return Problem(img=img, evaluate=tiled_evaluate, output=output, tiling=tiling)
+
+
+def _style_targets(
+    opts: Options,
+    extractor: FeatureExtractor,
+    styles: list[Tensor],
+    convention: str,
+    plan: ScalePlan | None,
+) -> dict[str, Tensor]:
+    # The blended Gram targets: each style passed whole, or summed over tiles when the plan
+    # says it would not fit at once.
+    styles = [s.contiguous(memory_format=torch.channels_last) for s in styles]
+    weights, layers = opts.blend_weights(), opts.style_layers
+    if plan is None or plan.style_tile is None:
+        return style_targets(extractor, styles, weights, layers, convention)
+    return tiled_style_targets(extractor, styles, weights, layers, convention, plan.style_tile)
 
 
 def _resized(x: Tensor, size: tuple[int, int]) -> Tensor:
@@ -217,6 +253,8 @@ def stylize(
     callbacks: Sequence[Callable[[Progress], None] | None] | None = None,
     on_checkpoint: Callable[[Checkpoint], None] | None = None,
     resume: Checkpoint | None = None,
+    temporal: Temporal | None = None,
+    plan: MemoryPlan | None = None,
 ) -> list[Result]:
     """Run neural-style's optimization for one or more settings (coarse to fine when
     `scales` is set); settings that differ only in loss weights share one forward pass.
@@ -240,6 +278,10 @@ def stylize(
         on_checkpoint: called after the step of every save iteration with the full state.
         resume: a state from on_checkpoint to continue from; the continued run's images and
             losses equal an uninterrupted run's.
+        temporal: a video frame's temporal loss (Ruder et al. 2016): its target, the previous
+            stylized frame warped to this one, RGB (1, 3, H, W) at the content's size.
+        plan: the memory plan (memory.plan_memory), one ScalePlan per scale: which run in
+            tiles, and with what optimizer state; None runs every scale whole, as the options say.
     Returns:
         One Result per setting, in order: the final image (the one evaluated at the last
         iteration) and the losses of every iteration, numbered continuously across scales.
@@ -258,11 +300,13 @@ def stylize(
         for scale in scales[record.scale :]:
             # Set up this scale: targets at its size, the previous scale's result upsampled,
             # a fresh optimizer (curvature pairs of another size do not carry over).
+            planned = plan.scales[scale.index] if plan is not None else None
             problem = setup(settings, extractor, convention, content, styles, init_image=init_image,
-                            seed=seed, device=device, size=scale.size, start=start)  # fmt: skip
-            optimizer = make_optimizer(opts, problem.img)
+                            seed=seed, device=device, size=scale.size, start=start,
+                            temporal=temporal, plan=planned, scale=scale.index)  # fmt: skip
+            optimizer = make_optimizer(_planned_options(opts, planned), problem.img)
             if resume is not None and resume.scale == scale.index:
-                _restore(resume, problem, optimizer)
+                _restore(resume, problem, optimizer, scale)
             for i in range(max(scale.first, record.done + 1), scale.last + 1):
                 due = Due.at(opts, i, record.num_iterations)
                 # Evaluate the images of iteration i: losses and gradients.
@@ -301,8 +345,21 @@ def _shared_options(settings: Sequence[Options]) -> Options:
     return opts
 
 
-def _restore(resume: Checkpoint, problem: Problem, optimizer: Optimizer) -> None:
-    # Put back exactly the state after iteration `resume.iteration`'s step.
+def _planned_options(opts: Options, plan: ScalePlan | None) -> Options:
+    # The optimizer the memory plan leaves room for at this scale (said in the log).
+    if plan is None or not plan.change:
+        return opts
+    log.info("%s", plan.change)
+    if plan.optimizer == "adam":
+        return opts.replace(optimizer="adam")
+    return opts.replace(lbfgs_num_correction=plan.history)
+
+
+def _restore(resume: Checkpoint, problem: Problem, optimizer: Optimizer, scale: Scale) -> None:
+    # Put back exactly the state after iteration `resume.iteration`'s step; a tiled scale's
+    # grid goes on from the evaluations already made at this scale.
+    if problem.tiling is not None:
+        problem.tiling.calls = resume.iteration - scale.first + 1
     with torch.no_grad():
         problem.img.copy_(resume.image.to(problem.img.device))
     optimizer.load_state_dict(resume.optimizer_state)

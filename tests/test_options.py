@@ -58,6 +58,8 @@ RANGE_CASES = [
     ("color_space", "lab", "hsv", "color_space: must be one of yuv, ycbcr, lab, luv, got 'hsv'"),
     ("tol_loss_relative", 0.0, -0.1, "tol_loss_relative: must be >= 0, got -0.1"),
     ("tol_loss_window", 1, 0, "tol_loss_window: must be >= 1, got 0"),
+    ("tile_size", 32, 31, "tile_size: 31 is below the minimum of 32 pixels"),
+    ("output_depth", 16, 12, "output_depth: must be one of 8, 16, got 12"),
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from stylesweep import pick, present
+from stylesweep import page, pick, present
 from stylesweep.errors import ConfigError
 
 
@@ -170,7 +170,15 @@ def test_captions_lengthen_each_row_and_the_pick_is_framed() -> None:
 def test_the_summary_page_embeds_its_figures_and_marks_the_picks(tmp_path: Path) -> None:
     Image.new("RGB", (8, 8)).save(tmp_path / "best.png")
     tsv = "content\tsetting\trank\ncat\ta\t2\ncat\tb\t1\n"
-    page = present.summary_html(tsv, [("Best", tmp_path / "best.png")], title="t", note="stand-in")
-    assert page.count("data:image/png;base64,") == 1
-    assert page.count("<tr class='pick'>") == 1 and "<th>rank</th>" in page
-    assert "stand-in" in page
+    html = page.summary_html(tsv, [("Best", tmp_path / "best.png")], title="t", note="stand-in")
+    assert html.count("data:image/png;base64,") == 1
+    assert html.count("<tr class='pick'>") == 1 and ">rank</th>" in html
+    assert "stand-in" in html
+
+
+def test_the_summary_table_sorts_without_a_script_element() -> None:
+    # The report's first page is put in with innerHTML: only event attributes run there.
+    table = page.summary_table("content\tsetting\trank\ncat\ta\t2\ncat\tb\t1\n")
+    assert "<script" not in table
+    assert table.count("onclick=") == 3 and table.count("<tr class='pick'>") == 1
+    assert "<td>cat</td><td>b</td><td>1</td>" in table

@@ -230,9 +230,7 @@ def test_default_config_dry_run(default_project: Path) -> None:
         "stylize": runs,  # one job per run: batch is off
         "publish": runs,
         "gif": runs,
-        "loss_plot": runs,
         "score": runs,  # one per stylize job
-        "run_scores": runs,
         "setting_sheet": settings,
         "sweep_sheet": contents * styles,
         "settings_table": 1,
@@ -405,6 +403,10 @@ def test_report(tiny: Path) -> None:
     html = (tiny / "report.html").read_text()
     for category in ("Contact sheets", "Progress GIFs", "Loss curves", "Settings", "Summary"):
         assert category in html
+    # The first page shows the best sheet and all trade-offs embedded, and the sortable table
+    # (summary.html's own figures are in the report once more, base64 inside base64).
+    first = html[html.index("The pick of each content x style") :]
+    assert first.count("data:image/png;base64,") == 2 and "sweep-summary" in first
 
 
 @pytest.mark.slow
@@ -437,7 +439,7 @@ def test_the_picks_are_plotted_and_sheeted(tiny: Path) -> None:
     best = Image.open(tiny / "results/sheets/best.png")
     assert best.size == present.sheet_size(len(CONTENTS), len(STYLE_COLUMNS), CELL, PAD, band)
     page = (tiny / "results/summary.html").read_text()
-    assert page.count("data:image/png;base64,") == 2 and "<th>rank</th>" in page
+    assert page.count("data:image/png;base64,") == 2 and ">rank</th>" in page
 
 
 @pytest.mark.slow
@@ -463,9 +465,7 @@ def test_changing_one_swept_value_reruns_only_what_it_touches(tiny: Path) -> Non
         "stylize": runs,  # style_weight-2000 of every content x style
         "publish": runs,
         "gif": runs,
-        "loss_plot": runs,
         "score": runs,  # the new runs only: the others keep their scores
-        "run_scores": runs,
         "setting_sheet": 1,  # the new setting's sheet
         "sweep_sheet": runs,  # every content x style sheet shows all settings
         "settings_table": 1,

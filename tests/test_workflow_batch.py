@@ -182,9 +182,7 @@ def test_a_batch_is_one_job_for_its_settings(project: Path) -> None:
         "stylize": 1,
         "publish": 2,
         "gif": 2,
-        "loss_plot": 2,
         "score": 1,  # one per stylize job: the batch's model is loaded once
-        "run_scores": 2,
         "setting_sheet": 2,
         "sweep_sheet": 1,
         "settings_table": 1,

@@ -38,7 +38,7 @@ RUNS, SETTINGS = 8, 2
 SHEETS = 2 + 2 * 2  # one per setting, one per content x style
 # The best sheet and the trade-off plots: one job each, after the summary.
 PICKS = 2
-RUN_RULES = {"stylize", "publish", "gif", "loss_plot", "score", "run_scores"}
+RUN_RULES = {"stylize", "score", "publish", "gif"}
 # Rules that run where Snakemake runs, never on the cluster (`localrule: True`).
 LOCAL_RULES = {"all", "settings_table", "inputs_table", "fetch_weights", "summary", "overview"}
 
@@ -114,8 +114,6 @@ def test_a_batch_is_one_submission_for_its_settings(project: Path) -> None:
             "stylize": 1,
             "publish": 2,
             "gif": 2,
-            "loss_plot": 2,
             "score": 1,  # the model loaded once for the batch's settings
-            "run_scores": 2,
         }
     assert len(jobs) == len(runs) + SHEETS + PICKS

@@ -4,6 +4,8 @@ import os
 from stylesweep import memory, pick, present, sweep
 from stylesweep.pick import SCORE_SIZE
 from stylesweep.registry import get_spec
+from stylesweep import video as videos
+from stylesweep.options import defaults
 
 PLAN = sweep.plan(config)
 RUNS = PLAN.runs()
@@ -18,9 +20,9 @@ RUN_DIR = "results/runs/{content}/{style}/{setting}"
 JOB_DIR = "results/jobs/{content}/{style}/{group}"
 WEIGHTS_DIR = os.path.expanduser(config["weights"]["dir"])
 # Snakemake's job group of a run (on a cluster only; locally groups do nothing): a stylize job
-# and the publish, gif, loss_plot, score and run_scores jobs of its runs depend on each other, so
-# they form one group job, one submission. The sheets stay jobs of their own: grouped side by side, their CPUs would
-# add up past what a small node has.
+# and its score job, and the publish and gif jobs of its runs depend on each other, so they form
+# one group job, one submission. The sheets stay jobs of their own: grouped side by side, their
+# CPUs would add up past what a small node has.
 RUN_GROUP = "run"
 # What "best" means (config `pick`): balance, a score's name or {score: weight}.
 PICK_BY = config["pick"]["by"]
@@ -54,6 +56,7 @@ def all_targets():
         + ["results/summary.tsv", "results/summary.html", "results/sheets/best.png"]
         + tradeoff_plots()
         + ["results/tradeoffs/all.png"]
+        + video_targets()  # video.smk; none without `videos`
     )
 
 
@@ -144,11 +147,6 @@ def group_options(wildcards):
     return options_of(w.content, w.style, GROUPS[w.group].setting_ids[0])
 
 
-def run_options(wildcards):
-    w = wildcards
-    return options_of(w.content, w.style, w.setting)
-
-
 def group_mem_mb(wildcards):
     """A job's memory: its settings' images optimized at once."""
     opts, size = group_options(wildcards), len(GROUPS[wildcards.group].settings)
@@ -162,12 +160,39 @@ def group_runtime(wildcards):
     return memory.estimate_runtime_min(opts, gpu=gpu, batch=size)
 
 
-def gif_mem_mb(wildcards):
-    return memory.estimate_gif_mem_mb(run_options(wildcards))
+def small_job_resources():
+    """The memory and runtime of the GIF and score jobs: the most any run of the sweep needs.
+
+    One number per rule, worked out once here: a resource function costs Snakemake more to call
+    for every job than the estimate itself (bench/README.md, "Planning cost"), and on a cluster
+    a run's stylize job sets its group's memory anyway. A GIF's need depends on the content's
+    size and the setting, not the style; a score job's on the run's options at SCORE_SIZE.
+    """
+    first_style = next(iter(PLAN.styles))
+    gifs = [
+        options_of(c, first_style, s.id) for c in PLAN.contents for s in PLAN.settings
+    ]
+    scored = [
+        options_of(run.content, run.style.name, run.setting.id).replace(
+            image_size=SCORE_SIZE, style_scale=1.0
+        )
+        for run in RUNS
+    ]
+    largest_group = max(len(group.settings) for group in GROUPS.values())
+    return {
+        "gif": (
+            max(memory.estimate_gif_mem_mb(o) for o in gifs),
+            max(memory.estimate_gif_runtime_min(o) for o in gifs),
+        ),
+        # A few seconds a run on a CPU.
+        "score": (
+            max(memory.estimate_mem_mb(o, model=PLAN.model) for o in scored),
+            5 + largest_group // 30,
+        ),
+    }
 
 
-def gif_runtime(wildcards):
-    return memory.estimate_gif_runtime_min(run_options(wildcards))
+SMALL_JOBS = small_job_resources()
 
 
 def sheet_mem_mb(wildcards, input):
@@ -269,12 +294,6 @@ def settings_table():
 # --- scores, the summary and the picks ----------------------------------------------------
 
 
-def group_finals(wildcards):
-    """final.png of each run of a stylize job, in its settings' order."""
-    w = wildcards
-    return [final_image(w.content, w.style, s) for s in GROUPS[w.group].setting_ids]
-
-
 def group_setting_ids(wildcards):
     return GROUPS[wildcards.group].setting_ids
 
@@ -282,17 +301,6 @@ def group_setting_ids(wildcards):
 def scores_of_run(wildcards):
     """The scores file of the score job that scored a run."""
     return f"{job_of_run(wildcards)}.scores.json"
-
-
-def score_mem_mb(wildcards):
-    """A score job's memory: the model and one image at the score size."""
-    opts = group_options(wildcards).replace(image_size=SCORE_SIZE, style_scale=1.0)
-    return memory.estimate_mem_mb(opts, model=PLAN.model)
-
-
-def score_runtime(wildcards):
-    """A score job's wall time bound, in minutes: a few seconds a run on a CPU."""
-    return 5 + len(GROUPS[wildcards.group].settings) // 30
 
 
 def run_file(run, name):
@@ -368,3 +376,121 @@ def sweep_sheet_annotate():
         return None
     _, _, grid = SWEEP_GRID
     return {"by": PICK_BY, "settings": [s.id for s in PLAN.settings], "grid": grid}
+
+
+# --- videos (rules/video.smk) -------------------------------------------------------------
+
+VIDEOS = videos.find_videos(config["videos"]) if config.get("videos") else {}
+VIDEO = videos.video_options(config.get("video"))
+# How many frames each clip gives (from its packets' times: no decoding while planning).
+VIDEO_FRAMES = videos.frame_counts(VIDEOS, VIDEO)
+# One clip's shared files at one size; one run's frames, then its video, GIF and sheet beside.
+CLIP_DIR = "resources/videos/{clip}/{size}px"
+VIDEO_RUN = "results/videos/{clip}/{style}/{setting}"
+
+
+def video_targets():
+    """Each clip x style x setting's frames, MP4, GIF and contact sheet; none without `videos`.
+    The frames are targets too: one deleted is made again, and every frame after it."""
+    return [
+        path
+        for clip in VIDEOS
+        for style in PLAN.styles
+        for setting in PLAN.settings
+        for path in video_run_targets(clip, style, setting.id)
+    ]
+
+
+def video_run_targets(clip, style, setting):
+    """One run's frames, MP4, GIF and contact sheet."""
+    folder = VIDEO_RUN.format(clip=clip, style=style, setting=setting)
+    frames = [
+        f"{folder}/frames/{videos.FRAME_NAME.format(i)}"
+        for i in range(1, VIDEO_FRAMES[clip] + 1)
+    ]
+    return frames + [f"{folder}.{ext}" for ext in ("mp4", "gif", "sheet.png")]
+
+
+def video_file(wildcards):
+    return VIDEOS[wildcards.clip]
+
+
+def clip_dir(wildcards):
+    """The shared folder of a run's clip at its setting's image_size."""
+    size = PLAN.options_for(PLAN.setting(wildcards.setting))["image_size"]
+    return CLIP_DIR.format(clip=wildcards.clip, size=size)
+
+
+def clip_info(wildcards):
+    return f"{clip_dir(wildcards)}/clip.json"
+
+
+def clip_frames(wildcards):
+    return f"{clip_dir(wildcards)}/frames"
+
+
+def clip_flow(wildcards):
+    return f"{clip_dir(wildcards)}/flow"
+
+
+def clip_mask(wildcards):
+    return f"{clip_dir(wildcards)}/mask"
+
+
+def video_frame(wildcards, i):
+    """Frame i's result in a run's folder."""
+    w = wildcards
+    folder = VIDEO_RUN.format(clip=w.clip, style=w.style, setting=w.setting)
+    return f"{folder}/frames/{videos.FRAME_NAME.format(i)}"
+
+
+def previous_frame(wildcards):
+    """Frame i-1's result, which frame i starts from; nothing for the first frame."""
+    i = int(wildcards.frame)
+    return [video_frame(wildcards, i - 1)] if i > 1 else []
+
+
+def video_run_frames(wildcards):
+    """Every frame's result of a run, in order."""
+    return [
+        video_frame(wildcards, i) for i in range(1, VIDEO_FRAMES[wildcards.clip] + 1)
+    ]
+
+
+def video_sheet_frames(wildcards):
+    """The first, middle and last frames of a run."""
+    n = VIDEO_FRAMES[wildcards.clip]
+    return [video_frame(wildcards, i) for i in sorted({1, (n + 1) // 2, n})]
+
+
+@functools.cache
+def video_options_of(clip, style, setting):
+    """A run's engine Options with the clip in content_image (each frame replaces it): its
+    resource estimates take a square image_size, as for an unreadable image."""
+    run_options = PLAN.options_for(PLAN.setting(setting))
+    return sweep.build_options(
+        run_options,
+        content_image=VIDEOS[clip],
+        style=PLAN.styles[style],
+        model=PLAN.model,
+    )
+
+
+def video_frame_options(wildcards):
+    """A run's options that differ from the engine's defaults (they alone decide reruns, as
+    for stylize)."""
+    default = defaults()
+    resolved = PLAN.options_for(PLAN.setting(wildcards.setting))
+    return {k: v for k, v in resolved.items() if v != default[k]}
+
+
+def video_frame_mem_mb(wildcards):
+    return memory.estimate_mem_mb(
+        video_options_of(wildcards.clip, wildcards.style, wildcards.setting),
+        model=PLAN.model,
+    )
+
+
+def video_frame_runtime(wildcards):
+    opts = video_options_of(wildcards.clip, wildcards.style, wildcards.setting)
+    return memory.estimate_runtime_min(opts, gpu=sweep.uses_gpu(PLAN.device))

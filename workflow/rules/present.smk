@@ -20,41 +20,13 @@ rule gif:
     conda:
         cpu_conda_env()
     resources:
-        mem_mb=gif_mem_mb,
-        runtime=gif_runtime,
+        mem_mb=SMALL_JOBS["gif"][0],
+        runtime=SMALL_JOBS["gif"][1],
     params:
         frame_ms=config["present"]["frame_ms"],
         hold_ms=config["present"]["hold_ms"],
     script:
         "../scripts/gif.py"
-
-
-rule loss_plot:
-    input:
-        losses=f"{RUN_DIR}/losses.tsv",
-    output:
-        report(
-            f"{RUN_DIR}/losses.png",
-            caption="../report/loss_plot.rst",
-            category="Loss curves",
-            subcategory="{content}",
-            labels={
-                "content": "{content}",
-                "style": "{style}",
-                "setting": "{setting}",
-            },
-        ),
-    log:
-        "logs/loss_plot/{content}/{style}/{setting}.log",
-    group:
-        RUN_GROUP
-    conda:
-        cpu_conda_env()
-    resources:
-        mem_mb=memory.PLOT_MEM_MB,
-        runtime=memory.PLOT_RUNTIME_MIN,
-    script:
-        "../scripts/loss_plot.py"
 
 
 rule setting_sheet:

@@ -1,10 +1,11 @@
 # One score job per stylize job (content x style x group of settings: one setting, or with
 # `batch: true` a batch), so that the model is loaded once for all the runs the job made and a
-# new setting adds only its own score jobs. rule run_scores then writes each run's scores.json
-# beside its final image. On a cluster both go in their stylize job's submission (group run).
+# new setting adds only its own score jobs. It reads the finals in the job's folder; rule publish
+# then gives each run its scores.json beside its final image. On a cluster it goes in its stylize
+# job's submission (group run).
 rule score:
     input:
-        finals=group_finals,
+        job=JOB_DIR,
         content=content_image,
         styles=style_images,
         # The weight file is verified by its checksum; its date must not rescore everything.
@@ -22,33 +23,14 @@ rule score:
     # One thread: on a cluster it runs beside its runs' GIF and loss plot, whose CPUs add up.
     threads: 1
     resources:
-        mem_mb=score_mem_mb,
-        runtime=score_runtime,
+        mem_mb=SMALL_JOBS["score"][0],
+        runtime=SMALL_JOBS["score"][1],
     params:
         settings=group_setting_ids,
         model=PLAN.model,
         blend_weights=blend_weights,
     script:
         "../scripts/score.py"
-
-
-rule run_scores:
-    input:
-        scores=scores_of_run,
-        final=f"{RUN_DIR}/final.png",
-    output:
-        f"{RUN_DIR}/scores.json",
-    log:
-        "logs/run_scores/{content}/{style}/{setting}.log",
-    group:
-        RUN_GROUP
-    conda:
-        cpu_conda_env()
-    resources:
-        mem_mb=memory.PUBLISH_MEM_MB,
-        runtime=memory.PUBLISH_RUNTIME_MIN,
-    script:
-        "../scripts/run_scores.py"
 
 
 # One row per run: swept values, final losses, scores, time, memory, device, rank.
@@ -136,18 +118,21 @@ rule best_sheet:
         "../scripts/best_sheet.py"
 
 
-# The summary, the best sheet and all trade-offs on one self-contained page of the report.
+# The summary, the best sheet and all trade-offs on one self-contained page, also shown on the
+# report's first page.
 rule overview:
     input:
         summary="results/summary.tsv",
         best="results/sheets/best.png",
         tradeoffs="results/tradeoffs/all.png",
     output:
-        report(
+        page=report(
             "results/summary.html",
             caption="../report/overview.rst",
             category="Summary",
         ),
+        # The same without the page around it, for the report's first page (report/workflow.rst).
+        body="results/summary_body.html",
     log:
         "logs/overview.log",
     localrule: True

@@ -1,7 +1,7 @@
 # One job per content x style x group of settings (one setting, or with `batch: true` those that
 # differ only in loss weights). It writes a job folder; rule publish gives each run its folder.
-# On a cluster the job goes as one submission with its runs' publish, gif and loss_plot jobs
-# (group `run`, see RUN_GROUP in common.smk); locally groups do nothing.
+# On a cluster the job goes as one submission with its score job and its runs' publish and gif
+# jobs (group `run`, see RUN_GROUP in common.smk); locally groups do nothing.
 rule stylize:
     input:
         content=content_image,
@@ -34,17 +34,32 @@ rule stylize:
         "../scripts/stylize.py"
 
 
-# A run's files as hard links into its own folder, where the GIF, plot and sheets read them.
+# A run's own folder: its files as hard links from its stylize job's folder, its scores from its
+# score job, and its loss plot (drawn here: it depends on the losses alone, so a job of its own
+# would cost a submission and a process per run for nothing). The GIF and sheets read the folder.
 # On a cluster it runs inside its stylize job's group: as a local rule it would pull the whole
 # group onto the host that runs Snakemake.
 rule publish:
     input:
         job=job_of_run,
+        scores=scores_of_run,
     output:
         final=f"{RUN_DIR}/final.png",
         frames=directory(f"{RUN_DIR}/frames"),
         losses=f"{RUN_DIR}/losses.tsv",
         run_json=f"{RUN_DIR}/run.json",
+        scores=f"{RUN_DIR}/scores.json",
+        plot=report(
+            f"{RUN_DIR}/losses.png",
+            caption="../report/loss_plot.rst",
+            category="Loss curves",
+            subcategory="{content}",
+            labels={
+                "content": "{content}",
+                "style": "{style}",
+                "setting": "{setting}",
+            },
+        ),
     log:
         "logs/publish/{content}/{style}/{setting}.log",
     group:

@@ -4,6 +4,7 @@ batch of them), the model loaded once for all of them."""
 # ruff: noqa: F821 (Snakemake's script directive defines `snakemake`)
 import json
 import logging
+import os
 import sys
 
 from stylesweep import score
@@ -24,8 +25,10 @@ try:
         device="cpu",
         model_file=snakemake.input.weights[0] if snakemake.input.weights else None,
     )
-    finals = zip(snakemake.params.settings, snakemake.input.finals, strict=True)
-    scores = {setting: scorer.score_file(path) for setting, path in finals}
+    # The job folder holds a subfolder per setting (runner.RunOutputs), final.png in each.
+    job = snakemake.input.job
+    settings = snakemake.params.settings
+    scores = {s: scorer.score_file(os.path.join(job, s, "final.png")) for s in settings}
 except StyleSweepError as error:
     sys.stderr.write(f"{error}\n")
     w = snakemake.wildcards
