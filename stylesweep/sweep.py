@@ -226,19 +226,25 @@ def setting_id(values: Iterable[tuple[str, Any]]) -> str:
 
 
 def find_images(
-    spec: str | Sequence[str], *, key: str, root: str | os.PathLike[str] = "."
+    spec: str | Sequence[str],
+    *,
+    key: str,
+    root: str | os.PathLike[str] = ".",
+    suffixes: Sequence[str] = IMAGE_SUFFIXES,
+    what: str = "images",
 ) -> dict[str, str]:
     """name (file stem) -> path, for a folder, a glob, or a list of files, folders or globs.
 
-    Paths are returned as written (relative to `root` when relative). Raises ConfigError when
-    nothing is found, a listed file is missing, or two files share a stem.
+    A folder yields its files with one of `suffixes` (images; video.py passes clips'). Paths are
+    returned as written (relative to `root` when relative). Raises ConfigError when nothing is
+    found, a listed file is missing, or two files share a stem.
     """
     entries = [spec] if isinstance(spec, str) else list(spec)
     found: list[str] = []
     for entry in entries:
         full = Path(root, entry)
         if full.is_dir():
-            names = sorted(p.name for p in full.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            names = sorted(p.name for p in full.iterdir() if p.suffix.lower() in suffixes)
             found += [os.path.join(entry, n) for n in names]
         elif glob.has_magic(entry):
             matches = sorted(glob.glob(entry, root_dir=root))
@@ -248,7 +254,7 @@ def find_images(
         else:
             raise ConfigError(f"{key}: {entry} is neither a file, a folder nor a glob that matches")
     if not found:
-        raise ConfigError(f"{key}: no images found in {', '.join(entries)}")
+        raise ConfigError(f"{key}: no {what} found in {', '.join(entries)}")
     out: dict[str, str] = {}
     for path in found:
         name = safe_id(Path(path).stem)

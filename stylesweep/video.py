@@ -101,18 +101,7 @@ INPUT_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".gif")
 
 def find_videos(spec: str | Sequence[str], root: str | os.PathLike[str] = ".") -> dict[str, str]:
     """name (safe file stem) -> path of the config's `videos`: a folder, a glob or a list."""
-    entries = [spec] if isinstance(spec, str) else list(spec)
-    found: list[str] = []
-    for entry in entries:
-        full = Path(root, entry)
-        if full.is_dir():
-            names = sorted(p.name for p in full.iterdir() if p.suffix.lower() in INPUT_SUFFIXES)
-            found += [os.path.join(entry, n) for n in names]
-        else:
-            found.append(entry)
-    if not found:
-        raise ConfigError(f"videos: no videos found in {', '.join(entries)}")
-    return find_images(found, key="videos", root=root)
+    return find_images(spec, key="videos", root=root, suffixes=INPUT_SUFFIXES, what="videos")
 
 
 def video_options(config: Mapping[str, Any] | None) -> VideoOptions:

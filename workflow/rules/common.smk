@@ -166,17 +166,20 @@ def small_job_resources():
     One number per rule, worked out once here: a resource function costs Snakemake more to call
     for every job than the estimate itself (bench/README.md, "Planning cost"), and on a cluster
     a run's stylize job sets its group's memory anyway. A GIF's need depends on the content's
-    size and the setting, not the style; a score job's on the run's options at SCORE_SIZE.
+    size and the setting, not the style; a score job's on the content and style at SCORE_SIZE
+    (it optimizes nothing: the first setting stands for all).
     """
     first_style = next(iter(PLAN.styles))
     gifs = [
         options_of(c, first_style, s.id) for c in PLAN.contents for s in PLAN.settings
     ]
+    first_setting = PLAN.settings[0].id
     scored = [
-        options_of(run.content, run.style.name, run.setting.id).replace(
+        options_of(c, style, first_setting).replace(
             image_size=SCORE_SIZE, style_scale=1.0
         )
-        for run in RUNS
+        for c in PLAN.contents
+        for style in PLAN.styles
     ]
     largest_group = max(len(group.settings) for group in GROUPS.values())
     return {
