@@ -294,3 +294,36 @@ def test_run_json_records_the_plan(tiny_images, tmp_path):
     plan = record["memory_plan"]
     assert plan["scales"][0]["tile"] is None and plan["max_memory_mb"] > 0
     assert record["estimated_memory_mb"] == plan["estimate_mb"]
+
+
+@pytest.mark.needs_cuda
+def test_a_tiled_run_on_cuda_stays_within_its_max_memory(tmp_path, random_extractor):
+    # The plan's promise where memory is counted exactly: half of what the image needs whole
+    # runs in tiles, and the allocator's peak (model, targets, image, optimizer, one tile's
+    # activations) stays under it.
+    images = {
+        "content": make_image(tmp_path / "content.png", (1536, 1024), 1),
+        "style_a": make_image(tmp_path / "style.png", (768, 768), 2),
+    }
+    content, styles = tiny_tensors(images, 1536)
+    opts = tiny_options(images, image_size=1536, num_iterations=3, init="image", device="cuda")
+    spec, wh = get_spec("random"), (1536, 1024)
+    total = torch.cuda.get_device_properties(0).total_memory / 2**20
+    whole = plan_memory(spec, opts, wh, [(768, 768)], device="cuda", device_mb=total)
+    assert not whole.changed
+    opts = opts.replace(max_memory=f"{int(whole.estimate_mb / 2)}M")
+    plan = plan_memory(spec, opts, wh, [(768, 768)], device="cuda", device_mb=total)
+    assert plan.scales[0].tiles >= 2
+    device = torch.device("cuda")
+    try:
+        extractor = random_extractor.to(device)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        (result,) = transfer.stylize(
+            [opts], extractor, "caffe", content, styles, device=device, plan=plan, seed=0
+        )
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    finally:
+        random_extractor.to("cpu")
+    assert torch.isfinite(result.image).all()
+    assert peak <= plan.max_memory_mb, (peak, plan.to_dict())
