@@ -18,7 +18,14 @@ from typing import Any
 # The runner (torch) is imported by the stylize handler, fetch (urllib, ssl) by fetch's.
 from . import __version__
 from .errors import StyleSweepError
-from .options import Options, auto_scale_iterations, auto_scales, defaults, flag
+from .options import (
+    PRINT_RECIPE_ABOVE,
+    Options,
+    auto_scale_iterations,
+    auto_scales,
+    defaults,
+    flag,
+)
 from .pick import SCORE_SIZE
 from .registry import REGISTRY, get_spec
 
@@ -160,7 +167,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
             if name == "scales" and items == ["auto"]:
                 size = int(given.get("image_size", defaults()["image_size"]))
                 given[name] = auto_scales(size)
-                if size > 1024 and getattr(args, "scale_iterations", None) is None:  # recipe
+                if size > PRINT_RECIPE_ABOVE and getattr(args, "scale_iterations", None) is None:
                     given["scale_iterations"] = auto_scale_iterations(given[name])
                 continue
             if name == "scale_iterations" and items == ["auto"]:

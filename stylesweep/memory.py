@@ -176,6 +176,16 @@ class ScalePlan:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "estimate_mb": round(self.estimate_mb, 1)}
 
+    @property
+    def megapixels(self) -> float:
+        """What one iteration passes through the network: the image, or the tiles of the moving
+        grid, which covers up to one more row and column of tiles than the unshifted one."""
+        if self.tile is None:
+            return self.width * self.height / 1e6
+        counts = [tiles_along(n, self.tile, self.overlap) for n in (self.width, self.height)]
+        across, down = (n + 1 if n > 1 else 1 for n in counts)
+        return across * down * self.tile**2 / 1e6
+
 
 @dataclass(frozen=True)
 class MemoryPlan:
@@ -210,6 +220,35 @@ class MemoryPlan:
             "estimate_mb": round(self.estimate_mb, 1),
             "scales": [s.to_dict() for s in self.scales],
         }
+
+
+def chain_work(opts: Options, plan: MemoryPlan) -> tuple[tuple[int, float], ...]:
+    """(last iteration, megapixels an iteration evaluates) of every scale of a run's chain."""
+    last, work = 0, []
+    for (_, iterations), scale in zip(ladder(opts), plan.scales, strict=True):
+        last += iterations
+        work.append((last, scale.megapixels))
+    return tuple(work)
+
+
+def eta_seconds(
+    work: Sequence[tuple[int, float]], since: tuple[int, float], now: tuple[int, float], total: int
+) -> float:
+    """Seconds to iteration `total` at the pace from `since` to `now` ((iteration, seconds)):
+    in megapixels evaluated, so that an ETA holds across a chain's scales and tiles (in
+    iterations where `work` is empty)."""
+
+    def done(iteration: int) -> float:
+        if not work:
+            return float(iteration)
+        first, amount = 0, 0.0
+        for last, megapixels in work:
+            amount += megapixels * max(0, min(iteration, last) - first)
+            first = last
+        return amount
+
+    pace = (done(now[0]) - done(since[0])) / max(now[1] - since[1], 1e-9)
+    return (done(total) - done(now[0])) / pace if pace > 0 else 0.0
 
 
 def scale_sizes(opts: Options, size: tuple[int, int]) -> list[tuple[int, int]]:

@@ -408,12 +408,14 @@ def parse_memory(text: str) -> float:
 # 2048 px and on, each from the previous result, iterations falling as the size grows.
 PRINT_ITERATIONS = {256: 1000, 512: 500, 1024: 200, 2048: 100}
 PRINT_MIN_ITERATIONS = 50
+# Sizes above this take the print recipe by default (`--scales auto`, the workflow's renders).
+PRINT_RECIPE_ABOVE = 1024
 
 
 def auto_scales(image_size: int) -> tuple[int, ...]:
     """The default ladder (`--scales auto`): image_size/4 and image_size/2, those >= 64 px;
     above 1024 px neural-style's print recipe, 256, 512, 1024, ... below image_size."""
-    if image_size > 1024:
+    if image_size > PRINT_RECIPE_ABOVE:
         return tuple(256 * 2**k for k in range(8) if 256 * 2**k < image_size)
     return tuple(px for px in (image_size // 4, image_size // 2) if px >= 64)
 

@@ -11,7 +11,14 @@ from PIL import Image
 
 from stylesweep import images, memory, runner
 from stylesweep.errors import ResourceError
-from stylesweep.memory import estimate_memory_mb
+from stylesweep.memory import (
+    ScalePlan,
+    chain_work,
+    estimate_memory_mb,
+    eta_seconds,
+    plan_memory,
+    tiles_along,
+)
 from stylesweep.options import Options
 from stylesweep.registry import get_spec
 
@@ -132,3 +139,27 @@ def test_size_of_reads_the_header_upright(tmp_path):
     img.save(tmp_path / "plain.png")
     assert images.size_of(tmp_path / "turned.jpg") == (40, 60)
     assert images.size_of(tmp_path / "plain.png") == (60, 40)
+
+
+def test_the_eta_weighs_each_scale_of_a_chain_by_the_pixels_it_evaluates():
+    # 10 iterations at 128 px took 10 s; 10 at 256 px evaluate 4x the pixels each: 40 s more.
+    opts = Options(
+        content_image="c.png", style_image=("s.png",), model="random", image_size=256,
+        num_iterations=10, scales=(128,), scale_iterations=(10,),
+    )  # fmt: skip
+    plan = plan_memory(get_spec("random"), opts, (256, 256), [(256, 256)], device_mb=24_000)
+    work = chain_work(opts, plan)
+    assert [last for last, _ in work] == [10, 20]
+    assert eta_seconds(work, (0, 0.0), (10, 10.0), 20) == pytest.approx(40.0)
+    assert eta_seconds(work, (12, 0.0), (15, 3.0), 20) == pytest.approx(5.0)
+    assert eta_seconds((), (0, 0.0), (10, 10.0), 20) == pytest.approx(10.0)  # by iterations
+
+
+def test_a_tiled_scale_counts_the_moving_grids_extra_row_and_column():
+    # 2 x 2 tiles unshifted; shifted by a random offset the grid covers up to 3 x 3.
+    scale = ScalePlan(300, 300, 200, 50, 4, None, "lbfgs", 100, 0.0)
+    assert tiles_along(300, 200, 50) == 2
+    assert scale.megapixels == pytest.approx(9 * 200 * 200 / 1e6)
+    # A tile as wide as the image is never shifted across: one column.
+    wide = ScalePlan(200, 300, 200, 50, 2, None, "lbfgs", 100, 0.0)
+    assert wide.megapixels == pytest.approx(3 * 200 * 200 / 1e6)

@@ -1,5 +1,8 @@
 import functools
+import inspect
 import os
+
+from snakemake.common import overwrite_function_params
 
 from stylesweep import memory, pick, present, sweep
 from stylesweep.pick import SCORE_SIZE
@@ -32,6 +35,14 @@ pick.check_criterion(PICK_BY)
 ENVS = "../../envs"
 
 
+def signature_once(function):
+    """Snakemake reads an input, params or resources function's signature (inspect) each time it
+    calls it: about a dozen times a run, a tenth of a big sweep's planning. Read it once.
+    """
+    overwrite_function_params(function, inspect.signature(function).parameters)
+    return function
+
+
 wildcard_constraints:
     content=sweep.alternatives(PLAN.contents),
     style=sweep.alternatives(PLAN.styles),
@@ -57,17 +68,29 @@ def all_targets():
         + tradeoff_plots()
         + ["results/tradeoffs/all.png"]
         + video_targets()  # video.smk; none without `videos`
+        + render_targets()  # render.smk; none without `render`
     )
 
 
+@signature_once
 def content_image(wildcards):
     return PLAN.contents[wildcards.content]
 
 
+@signature_once
 def style_images(wildcards):
     return list(PLAN.styles[wildcards.style].images)
 
 
+@signature_once
+def run_images(wildcards):
+    """A run's content and styles as named inputs (for unpack): one function for both, since
+    Snakemake's cost is per function and job."""
+    w = wildcards
+    return {"content": PLAN.contents[w.content], "styles": list(PLAN.styles[w.style].images)}
+
+
+@signature_once
 def blend_weights(wildcards):
     """A blend's weights as a list (None for a single style)."""
     weights = PLAN.styles[wildcards.style].weights
@@ -92,6 +115,7 @@ def weight_file_names():
     return sweep.alternatives(os.path.basename(path) for path in weight_files())
 
 
+@signature_once
 def model_of_weights(wildcards):
     return weight_files()[os.path.join(WEIGHTS_DIR, wildcards.filename)]
 
@@ -117,6 +141,7 @@ def cpu_conda_env():
     return f"{ENVS}/stylesweep-cpu.yaml"
 
 
+@signature_once
 def group_members(wildcards):
     """A stylize job's settings as data: id, run folder, and the options that differ
     from the engine's defaults (only they, not the rest of the config, decide whether
@@ -141,18 +166,21 @@ def options_of(content, style, setting):
     return sweep.build_options(run.options_dict(), content_image=image, style=run.style)
 
 
+@signature_once
 def group_options(wildcards):
     """The engine's Options of a job's first setting."""
     w = wildcards
     return options_of(w.content, w.style, GROUPS[w.group].setting_ids[0])
 
 
+@signature_once
 def group_mem_mb(wildcards):
     """A job's memory: its settings' images optimized at once."""
     opts, size = group_options(wildcards), len(GROUPS[wildcards.group].settings)
     return memory.estimate_mem_mb(opts, model=PLAN.model, batch=size)
 
 
+@signature_once
 def group_runtime(wildcards):
     """A job's wall time bound, in minutes."""
     opts, size = group_options(wildcards), len(GROUPS[wildcards.group].settings)
@@ -198,6 +226,7 @@ def small_job_resources():
 SMALL_JOBS = small_job_resources()
 
 
+@signature_once
 def sheet_mem_mb(wildcards, input):
     """A contact sheet's memory: its header images and its cells (at most the largest
     image_size of the sweep) at once."""
@@ -205,6 +234,7 @@ def sheet_mem_mb(wildcards, input):
     return memory.estimate_sheet_mem_mb(input.headers, cells, LARGEST_IMAGE_SIZE, cell)
 
 
+@signature_once
 def job_of_run(wildcards):
     """The folder of the stylize job that ran a run."""
     group = GROUP_OF[wildcards.setting].id
@@ -222,6 +252,7 @@ def header_of_style(style):
     return [style, list(s.images)]
 
 
+@signature_once
 def setting_sheet_grid(wildcards):
     """final.png of one setting: a row per content, a column per style."""
     return [
@@ -230,10 +261,12 @@ def setting_sheet_grid(wildcards):
     ]
 
 
+@signature_once
 def setting_sheet_cells(wildcards):
     return [path for row in setting_sheet_grid(wildcards) for path in row]
 
 
+@signature_once
 def setting_sheet_layout(wildcards):
     """Rows (content headers), columns (style headers) and the corner label of a setting sheet."""
     setting = PLAN.setting(wildcards.setting)
@@ -247,12 +280,14 @@ def setting_sheet_layout(wildcards):
     }
 
 
+@signature_once
 def setting_sheet_headers(wildcards):
     """The content and style images its headers show."""
     styles = [path for s in PLAN.styles.values() for path in s.images]
     return list(PLAN.contents.values()) + list(dict.fromkeys(styles))
 
 
+@signature_once
 def sweep_sheet_grid(wildcards):
     """final.png of every setting of one content x style in the sweep's grid (None: a gap)."""
     _, _, grid = SWEEP_GRID
@@ -263,14 +298,17 @@ def sweep_sheet_grid(wildcards):
     ]
 
 
+@signature_once
 def sweep_sheet_cells(wildcards):
     return [path for row in sweep_sheet_grid(wildcards) for path in row if path]
 
 
+@signature_once
 def sweep_sheet_headers(wildcards):
     return [content_image(wildcards)] + style_images(wildcards)
 
 
+@signature_once
 def sweep_sheet_layout(wildcards):
     """Row and column labels, and the content and style of a sweep sheet's headers."""
     rows, cols, _ = SWEEP_GRID
@@ -297,13 +335,17 @@ def settings_table():
 # --- scores, the summary and the picks ----------------------------------------------------
 
 
+@signature_once
 def group_setting_ids(wildcards):
     return GROUPS[wildcards.group].setting_ids
 
 
-def scores_of_run(wildcards):
-    """The scores file of the score job that scored a run."""
-    return f"{job_of_run(wildcards)}.scores.json"
+@signature_once
+def job_files_of_run(wildcards):
+    """The folder of the stylize job that ran a run and the scores file of the score job that
+    scored it, as named inputs (for unpack)."""
+    job = job_of_run(wildcards)
+    return {"job": job, "scores": f"{job}.scores.json"}
 
 
 def run_file(run, name):
@@ -325,6 +367,7 @@ def summary_runs():
     ]
 
 
+@signature_once
 def final_image_pattern(wildcards):
     """final.png with {content}, {style} and {setting} to fill in (a function: Snakemake would
     take the braces of a plain string for wildcards)."""
@@ -360,6 +403,7 @@ def best_sheet_layout():
     }
 
 
+@signature_once
 def sweep_sheet_scores(wildcards):
     """scores.json of every setting of a sweep sheet, when `present.annotate` prints them."""
     if not config["present"]["annotate"]:
@@ -414,32 +458,39 @@ def video_run_targets(clip, style, setting):
     return frames + [f"{folder}.{ext}" for ext in ("mp4", "gif", "sheet.png")]
 
 
+@signature_once
 def video_file(wildcards):
     return VIDEOS[wildcards.clip]
 
 
+@signature_once
 def clip_dir(wildcards):
     """The shared folder of a run's clip at its setting's image_size."""
     size = PLAN.options_for(PLAN.setting(wildcards.setting))["image_size"]
     return CLIP_DIR.format(clip=wildcards.clip, size=size)
 
 
+@signature_once
 def clip_info(wildcards):
     return f"{clip_dir(wildcards)}/clip.json"
 
 
+@signature_once
 def clip_frames(wildcards):
     return f"{clip_dir(wildcards)}/frames"
 
 
+@signature_once
 def clip_flow(wildcards):
     return f"{clip_dir(wildcards)}/flow"
 
 
+@signature_once
 def clip_mask(wildcards):
     return f"{clip_dir(wildcards)}/mask"
 
 
+@signature_once
 def video_frame(wildcards, i):
     """Frame i's result in a run's folder."""
     w = wildcards
@@ -447,12 +498,14 @@ def video_frame(wildcards, i):
     return f"{folder}/frames/{videos.FRAME_NAME.format(i)}"
 
 
+@signature_once
 def previous_frame(wildcards):
     """Frame i-1's result, which frame i starts from; nothing for the first frame."""
     i = int(wildcards.frame)
     return [video_frame(wildcards, i - 1)] if i > 1 else []
 
 
+@signature_once
 def video_run_frames(wildcards):
     """Every frame's result of a run, in order."""
     return [
@@ -460,6 +513,7 @@ def video_run_frames(wildcards):
     ]
 
 
+@signature_once
 def video_sheet_frames(wildcards):
     """The first, middle and last frames of a run."""
     n = VIDEO_FRAMES[wildcards.clip]
@@ -479,6 +533,7 @@ def video_options_of(clip, style, setting):
     )
 
 
+@signature_once
 def video_frame_options(wildcards):
     """A run's options that differ from the engine's defaults (they alone decide reruns, as
     for stylize)."""
@@ -487,6 +542,7 @@ def video_frame_options(wildcards):
     return {k: v for k, v in resolved.items() if v != default[k]}
 
 
+@signature_once
 def video_frame_mem_mb(wildcards):
     return memory.estimate_mem_mb(
         video_options_of(wildcards.clip, wildcards.style, wildcards.setting),
@@ -494,6 +550,7 @@ def video_frame_mem_mb(wildcards):
     )
 
 
+@signature_once
 def video_frame_runtime(wildcards):
     opts = video_options_of(wildcards.clip, wildcards.style, wildcards.setting)
     return memory.estimate_runtime_min(opts, gpu=sweep.uses_gpu(PLAN.device))

@@ -5,9 +5,8 @@
 # job's submission (group run).
 rule score:
     input:
+        unpack(run_images),
         job=JOB_DIR,
-        content=content_image,
-        styles=style_images,
         # The weight file is verified by its checksum; its date must not rescore everything.
         weights=ancient(weights_file()),
     output:

@@ -4,8 +4,7 @@
 # jobs (group `run`, see RUN_GROUP in common.smk); locally groups do nothing.
 rule stylize:
     input:
-        content=content_image,
-        styles=style_images,
+        unpack(run_images),
         # The weight file is verified by its checksum; its date must not rerun everything.
         weights=ancient(weights_file()),
     output:
@@ -41,8 +40,7 @@ rule stylize:
 # group onto the host that runs Snakemake.
 rule publish:
     input:
-        job=job_of_run,
-        scores=scores_of_run,
+        unpack(job_files_of_run),
     output:
         final=f"{RUN_DIR}/final.png",
         frames=directory(f"{RUN_DIR}/frames"),
