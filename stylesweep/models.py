@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import vgg as tv_vgg
 
 from .errors import ModelError
 from .registry import (  # noqa: F401 - re-exported: the registry is part of this module's API
@@ -41,18 +40,23 @@ def build_features(arch: str, depth: int, pooling: str = "max") -> nn.Sequential
     ReLUs are made out-of-place so that a captured activation is never overwritten, and with
     pooling `avg` every max pool becomes an average pool of the same size (as neural-style).
     """
-    # Built on the meta device: no memory and no random init (which would also advance the
-    # global RNG); the caller fills every weight by loading a file or by the seeded init.
-    with torch.device("meta"):
-        full = tv_vgg.make_layers(ARCHITECTURES[arch])
+    # torchvision's vgg.make_layers, written out with the same modules in the same order (so
+    # the same state_dict keys): importing torchvision.models imports torch._dynamo, about 2 s
+    # of CPU at the start of every job. Built on the meta device: no memory and no random init
+    # (which would also advance the global RNG); the caller fills every weight by loading a
+    # file or by the seeded init.
     layers: list[nn.Module] = []
-    for module in list(full.children())[:depth]:
-        if isinstance(module, nn.ReLU):
-            module = nn.ReLU(inplace=False)
-        elif isinstance(module, nn.MaxPool2d) and pooling == "avg":
-            module = nn.AvgPool2d(kernel_size=2, stride=2)
-        layers.append(module)
-    return nn.Sequential(*layers).to_empty(device="cpu")
+    channels = 3
+    with torch.device("meta"):
+        for v in ARCHITECTURES[arch]:
+            if v == "M":
+                pool = nn.AvgPool2d if pooling == "avg" else nn.MaxPool2d
+                layers.append(pool(kernel_size=2, stride=2))
+            else:
+                conv = nn.Conv2d(channels, int(v), kernel_size=3, padding=1)
+                layers += [conv, nn.ReLU(inplace=False)]
+                channels = int(v)
+    return nn.Sequential(*layers[:depth]).to_empty(device="cpu")
 
 
 # The stand-in's kernels. Each 3x3 kernel is Kaiming-normal noise (fan_in) of which a share

@@ -17,9 +17,11 @@ from .temporal import Temporal, temporal_loss
 Loss = Callable[[Tensor, Tensor], Tensor]
 
 
-def loss_names(opts: Options) -> tuple[str, ...]:
-    """Column names of the loss rows: total, content, style, style_<layer>..., tv."""
-    return ("total", "content", "style", *(f"style_{n}" for n in opts.style_layers), "tv")
+def loss_names(opts: Options, temporal: bool = False) -> tuple[str, ...]:
+    """Column names of the loss rows: total, content, style, style_<layer>..., tv, and for a
+    video frame with a temporal term, temporal."""
+    styles = (f"style_{n}" for n in opts.style_layers)
+    return ("total", "content", "style", *styles, "tv", *(("temporal",) if temporal else ()))
 
 
 def style_targets(
@@ -72,11 +74,12 @@ def objective(
     """neural-style's objective for each image of a batch; its gradient lands in `img.grad`.
 
     `temporal` (a video frame's, its target in the network's input space) adds artistic-videos'
-    temporal loss on the network's input, img; the rows have no column of their own for it,
-    but their `total` is the objective, temporal term included.
+    temporal loss on the network's input, img: its weighted value is the rows' last column,
+    and a part of their `total`.
 
     Returns:
-        The objective (B,) and the weighted loss rows (B, K) in `loss_names` order, detached.
+        The objective (B,) and the weighted loss rows (B, K) in `loss_names(opts, temporal)`
+        order, detached.
     """
     zero = img.new_zeros(img.shape[0])
     # normalize_gradients: the weight is applied inside the gradient tap, not to the loss.
@@ -113,7 +116,8 @@ def objective(
     c = torch.stack(content_terms).sum(0) if content_terms else zero
     s = torch.stack(style_terms).sum(0) if style_terms else zero
     everything = c + s + tv + temporal_term  # + 0 exactly when there is no temporal term
-    rows = torch.stack([everything, c, s, *style_terms, tv], dim=1).detach()  # (B, K)
+    extra = [temporal_term] if temporal is not None else []
+    rows = torch.stack([everything, c, s, *style_terms, tv, *extra], dim=1).detach()  # (B, K)
     return total.detach(), rows
 
 

@@ -149,9 +149,10 @@ class Record:
         callbacks: Sequence[Callable[[Progress], None] | None] | None,
         resume: Checkpoint | None,
         device: torch.device,
+        temporal: bool = False,  # a video frame's temporal term: a column of its own
     ):
         b = len(settings)
-        self.names = loss_names(settings[0])
+        self.names = loss_names(settings[0], temporal)
         self.scales = scales
         self.num_iterations = n = scales[-1].last
         self.callbacks = list(callbacks) if callbacks is not None else [None] * b

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -17,13 +18,12 @@ from typing import Any
 
 import PIL
 import torch
-import torchvision
 
 from . import __version__, checkpoint, images, tensors
 from .atomic import write_text
 from .digest import cached_sha256, sha256_file
 from .errors import ImageError, OptionError, OutputError, ResourceError
-from .memory import MemoryPlan, plan_memory
+from .memory import MemoryPlan, chain_work, eta_seconds, plan_memory
 from .models import FeatureExtractor, ModelSpec, build_extractor, check_layers, get_spec
 from .options import Options, to_argv, total_iterations
 from .registry import min_side
@@ -174,8 +174,8 @@ def _losses_tsv(result: Result) -> str:
 class _Reporter:
     """The loop's callback: progress lines and frames."""
 
-    def __init__(self, frames: str | None, final_frame: bool, stand_in: bool):
-        self.frames = frames
+    def __init__(self, frames: str | None, final_frame: bool, stand_in: bool, work=()):
+        self.frames, self.work = frames, work  # work: memory.chain_work, for the ETA
         self.final_frame = final_frame
         self.stand_in = stand_in
         self.written: list[str] = []
@@ -194,7 +194,7 @@ class _Reporter:
         if p.is_print:
             done, t = self.last
             rate = (p.iteration - done) / max(p.elapsed - t, 1e-9)
-            eta = (p.num_iterations - p.iteration) / rate if rate > 0 else 0.0
+            eta = eta_seconds(self.work, self.last, (p.iteration, p.elapsed), p.num_iterations)
             losses = p.losses
             log.info(
                 "iteration %d/%d  total %.4g  content %.4g  style %.4g  tv %.4g  "
@@ -431,7 +431,8 @@ def _finish(
         "versions": {
             "stylesweep": __version__,
             "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
+            # The installed distribution's: importing torchvision costs seconds (its models).
+            "torchvision": importlib.metadata.version("torchvision"),
             "pillow": PIL.__version__,
             "python": platform.python_version(),
         },
@@ -504,7 +505,8 @@ def run(
     )
     opts, fingerprint = settings[0], setup.fingerprint(settings)
     ckpt_path = Path(checkpoint) if checkpoint else None
-    reporters = [_Reporter(out.frames, final_frame, setup.spec.stand_in) for out in outputs]
+    work = chain_work(opts, setup.plan)
+    reporters = [_Reporter(o.frames, final_frame, setup.spec.stand_in, work) for o in outputs]
     resume, extractor = _start(setup, opts, ckpt_path, fingerprint, reporters)
     with _oom_guard(opts, setup):
         results = stylize(

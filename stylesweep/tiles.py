@@ -14,7 +14,7 @@ from torch import Tensor
 
 from .losses import gram, tv_loss
 from .models import FeatureExtractor, preprocess
-from .objective import Weights, objective
+from .objective import Weights, loss_names, objective
 from .options import Options
 from .temporal import Temporal
 
@@ -196,6 +196,7 @@ def tiled_evaluator(
     normalize_gradients each tile's terms are normalised on their own: an approximation.
     """
     per_tile = dataclasses.replace(weights, tv_weight=0.0)  # TV once, on the whole image
+    tv_column = loss_names(opts).index("tv")  # a temporal column may follow it
     image_grams: dict[str, Tensor] = {}
 
     def features(x: Tensor) -> dict[str, Tensor]:
@@ -255,7 +256,7 @@ def tiled_evaluator(
         tv = tv.detach()
         rows = rows.clone()
         rows[:, 0] += tv
-        rows[:, -1] = tv
+        rows[:, tv_column] = tv
         return total + tv, rows
 
     return evaluate

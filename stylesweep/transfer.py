@@ -293,7 +293,7 @@ def stylize(
     opts = _shared_options(settings)
     device = device or next(extractor.parameters()).device
     scales = scale_ladder(opts, content.shape, extractor.min_side)
-    record = Record(settings, scales, callbacks, resume, device)
+    record = Record(settings, scales, callbacks, resume, device, temporal is not None)
     problem: Problem | None = None
     start: Tensor | None = None
     with backend_flags(opts, device):

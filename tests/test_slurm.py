@@ -77,6 +77,12 @@ TARGETS = run_paths()  # the runs compared with a local run
 GPU_RUN, _, LONG_RUN = TARGETS
 
 
+def local_job_of(run: str) -> str:
+    """The folder of a run's stylize job (batch off: the group is the setting), with a folder
+    per setting inside."""
+    return f"results/jobs/{run}"
+
+
 def checkpoint_of(run: str) -> str:
     """Where stylize keeps a run's checkpoint every save_iter: beside its job folder (the group
     is the setting without `batch`)."""
@@ -160,15 +166,11 @@ def what_runs_in(cluster: Cluster, job_id: str) -> tuple[list[str], str | None]:
 @dataclass
 class Sweep:
     slurm: Path  # the project run through SLURM
-    local: Path  # the same project run locally
+    local: Path  # the same project, the stylize jobs of TARGETS run locally
     output: str  # Snakemake's output of the SLURM run
     jobs: list[Job]  # every SLURM job of that run, in submission order
     cancelled: str | None  # the job id cancelled mid-run, if a checkpoint appeared
     tasks: str = field(repr=False)  # log/tasks.log: what slurm-up.sh's TaskProlog saw
-
-    @property
-    def projects(self) -> tuple[Path, Path]:
-        return self.slurm, self.local
 
 
 def make_project(folder: Path) -> Path:
@@ -246,7 +248,8 @@ def swept(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     base = tmp_path_factory.mktemp("slurm-sweep")
     slurm, local = make_project(base / "slurm"), make_project(base / "local")
     profile = slurm_profile(base / "profile")
-    targets = [f"results/runs/{run}/final.png" for run in TARGETS]  # the local run: these only
+    # The local run: these runs' stylize jobs only (their scores and sheets are not compared).
+    targets = [local_job_of(run) for run in TARGETS]
     local_run = snakemake(local, "--cores", "2", *targets, env=cluster.env, log=base / "local.log")
     slurm_run = snakemake(
         slurm,
@@ -353,11 +356,11 @@ def test_a_run_job_asks_for_its_busiest_stage(swept: Sweep) -> None:
 
 @pytest.mark.parametrize("run", TARGETS)
 def test_results_equal_a_local_run(swept: Sweep, run: str) -> None:
-    folder = f"results/runs/{run}"
-    assert (swept.slurm / folder / "final.png").read_bytes() == (
-        swept.local / folder / "final.png"
-    ).read_bytes()
-    there, here = (json.loads((p / folder / "run.json").read_text()) for p in swept.projects)
+    # A run's folder holds its stylize job's files (hard links): locally, the job's are read.
+    slurm_run = swept.slurm / "results/runs" / run
+    local_run = swept.local / local_job_of(run) / run.rsplit("/", 1)[1]
+    assert (slurm_run / "final.png").read_bytes() == (local_run / "final.png").read_bytes()
+    there, here = (json.loads((p / "run.json").read_text()) for p in (slurm_run, local_run))
     assert there["threads"] == here["threads"] == 1
     assert there["device"] == here["device"] == "cpu"
 

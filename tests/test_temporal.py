@@ -7,6 +7,7 @@ import torch
 from conftest import tiny_options, tiny_tensors
 
 from stylesweep import objective, transfer
+from stylesweep.memory import ScalePlan, tile_overlap
 from stylesweep.temporal import TEMPORAL_WEIGHT, Temporal, consistency, temporal_loss, warp
 
 
@@ -88,7 +89,28 @@ def test_the_temporal_term_joins_the_total_and_pulls_towards_its_target(
     tied = transfer.stylize([opts], random_extractor, "caffe", content, styles[:1], temporal=term)[
         0
     ]
-    assert tied.names == objective.loss_names(opts)  # no column of its own
+    # A column of its own after tv, only where there is a temporal term; a part of the total.
+    assert free.names == objective.loss_names(opts) and "temporal" not in free.names
+    assert tied.names == (*free.names, "temporal")
     row = tied.final_losses
-    assert row["total"] > row["content"] + row["style"] + row["tv"]
+    assert row["temporal"] > 0
+    parts = row["content"] + row["style"] + row["tv"] + row["temporal"]
+    assert row["total"] == pytest.approx(parts, rel=1e-5)
     assert tied.image.mean() < free.image.mean()
+
+
+def test_a_tiled_frame_keeps_tv_and_temporal_each_in_its_own_column(tiny_images, random_extractor):
+    # One tile over the whole image: the tiled rows are the untiled ones, column by column.
+    content, styles = tiny_tensors(tiny_images, 48)
+    opts = tiny_options(tiny_images, image_size=48, init="image", content_layers=("relu2_1",),
+                        style_layers=("relu1_1", "relu2_1"))  # fmt: skip
+    term = Temporal(torch.zeros_like(content), torch.ones(1, 1, *content.shape[-2:]), weight=10.0)
+    one_tile = ScalePlan(48, 32, 48, tile_overlap(48), 1, None, "lbfgs", 100, 0.0)
+    whole, tiled = (
+        transfer.setup([opts], random_extractor, "caffe", content, styles, seed=3,
+                       temporal=term, plan=plan).evaluate()[1][0]
+        for plan in (None, one_tile)
+    )  # fmt: skip
+    names = objective.loss_names(opts, temporal=True)
+    assert len(whole) == len(names) and whole[names.index("temporal")] > 0
+    torch.testing.assert_close(tiled, whole, rtol=1e-4, atol=1e-3)

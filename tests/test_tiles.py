@@ -210,13 +210,17 @@ class _Killed(BaseException):
     pass
 
 
-def test_a_killed_tiled_run_resumes_to_the_same_bytes(tiny_images, tmp_path, monkeypatch):
+def test_a_render_killed_mid_chain_resumes_to_the_same_bytes(tiny_images, tmp_path, monkeypatch):
+    # A chain of 32 px (whole, iterations 1-4) then 48 px (in tiles, 5-12), killed after the
+    # checkpoint at iteration 6, in the tiled scale.
     def opts(name: str) -> Options:
         return tiny_options(tiny_images, image_size=48, tile_size=32, num_iterations=8,
-                            save_iter=3, output_image=str(tmp_path / name), **SHALLOW)  # fmt: skip
+                            scales=(32,), scale_iterations=(4,), save_iter=3,
+                            output_image=str(tmp_path / name), **SHALLOW)  # fmt: skip
 
     ref = runner.run_one(opts("ref.png"), runner.RunOutputs(run_json=str(tmp_path / "r.json")))
-    scale = ref.record["memory_plan"]["scales"][0]
+    first, scale = ref.record["memory_plan"]["scales"]
+    assert first["tile"] is None
     assert scale["tile"] == 32 and scale["tiles"] == 2 and scale["overlap"] == 8
     save = checkpoint.save
 

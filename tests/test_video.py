@@ -13,10 +13,12 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
-from stylesweep import cli, tensors
+from stylesweep import checkpoint, cli, tensors
+from stylesweep.clip import stylize_clip
 from stylesweep.errors import OptionError
 from stylesweep.flow import pair_flows
 from stylesweep.media import frame_count, read_clip, write_video
+from stylesweep.options import Options
 from stylesweep.temporal import warp
 from stylesweep.video import VideoOptions, frame_range
 
@@ -108,6 +110,9 @@ def test_the_output_has_every_frame_at_the_clip_s_rate_and_each_run_json_names_i
         record = json.loads((folder / f"{i:04d}.run.json").read_text())
         video = record["video"]
         assert video["frame"] == i and video["frames"] == FRAMES
+        # losses.tsv has a temporal column where there is a temporal term: after the first frame
+        header = (folder / f"{i:04d}.losses.tsv").read_text().split("\n", 1)[0].split("\t")
+        assert ("temporal" in header) == (i > 1)
         if i == 1:
             assert video["start"] == {"from": "init", "init": "random", "init_image": None}
             assert record["options"]["num_iterations"] == 20
@@ -131,6 +136,70 @@ def test_a_rerun_skips_the_frames_done_and_redoes_a_deleted_one_to_the_same_byte
     # Frame 10 comes out the same, so frame 11's start and everything after are unchanged.
     assert redone == ["0010.run.json"]
     assert (folder / "0010.png").read_bytes() == tenth
+
+
+# --- a clip killed mid-frame ----------------------------------------------------------------
+
+
+class _Killed(BaseException):
+    pass
+
+
+def _losses(path: Path) -> list[list[str]]:
+    # Every column but the last (elapsed seconds, which no two runs share).
+    return [line.split("\t")[:-1] for line in path.read_text().splitlines()]
+
+
+def test_a_clip_killed_mid_frame_resumes_that_frame_from_its_checkpoint(tmp_path, monkeypatch):
+    """Issue 15: the frames before are done, and the frame it was on resumes from its checkpoint
+    (as the workflow's frame job does, stylize_frame), to the bytes of an uninterrupted run."""
+    write_video(tmp_path / "c.mp4", panned(3), RATE)
+    texture(SIZE, SIZE, 1).save(tmp_path / "style.png")
+    opts = Options(
+        content_image=str(tmp_path / "c.mp4"), style_image=(str(tmp_path / "style.png"),),
+        image_size=32, num_iterations=6, save_iter=2, print_iter=0, model="random",
+        device="cpu", content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"),
+    )  # fmt: skip
+    vopts = VideoOptions(iterations_after_first=6)
+
+    def stylize(name: str) -> Path:
+        stylize_clip(opts, vopts, str(tmp_path / "c.mp4"), str(tmp_path / f"{name}.mp4"))
+        return frames_of(tmp_path / f"{name}.mp4")
+
+    ref = stylize("ref")
+    save = checkpoint.save
+
+    def save_then_die(path, *args):
+        save(path, *args)
+        if Path(path).name.startswith("0002.") and args[-1].iteration == 4:
+            raise _Killed
+
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    with pytest.raises(_Killed):
+        stylize("out")
+    monkeypatch.setattr(checkpoint, "save", save)
+    out = frames_of(tmp_path / "out.mp4")
+    (saved,) = out.glob("0002.*.checkpoint.pt")
+    assert not (out / "0002.png").exists() and not (out / "0003.png").exists()
+    first = (out / "0001.run.json").stat().st_mtime_ns
+
+    assert stylize("out") == out
+    assert (out / "0001.run.json").stat().st_mtime_ns == first  # done: not run again
+    record = json.loads((out / "0002.run.json").read_text())
+    assert record["resumed_from"] == 4 and record["video"]["start"]["frame"] == 1
+    assert not saved.exists()  # removed once the frame is complete
+    for i in (1, 2, 3):
+        name = f"{i:04d}"
+        assert (out / f"{name}.png").read_bytes() == (ref / f"{name}.png").read_bytes(), name
+        assert _losses(out / f"{name}.losses.tsv") == _losses(ref / f"{name}.losses.tsv"), name
+    # losses.tsv: the first frame's columns are a still image's; a later frame adds its temporal
+    # loss, 0 at its start (the warped previous frame, which is also its target).
+    still = ["iteration", "total", "content", "style", "style_relu1_1", "style_relu2_1", "tv"]
+    assert _losses(out / "0001.losses.tsv")[0] == still
+    later = _losses(out / "0002.losses.tsv")
+    assert later[0] == [*still, "temporal"]
+    temporal = [float(row[-1]) for row in later[1:]]
+    assert len(temporal) == 6 and temporal[0] == 0 and max(temporal) > 0
 
 
 # --- bad input: one line, exit 2, nothing written -------------------------------------------
@@ -326,7 +395,6 @@ def test_a_run_then_nothing_to_do_and_a_deleted_frame_reruns_from_there(project)
     from test_workflow import job_counts, snakemake
 
     from stylesweep import clip
-    from stylesweep.options import Options
 
     # The clip's shared files by the workflow; frames 1 to 15 in-process (a process per frame
     # would take a minute here), as the rule's script makes them; frame 16 by the workflow.

@@ -218,14 +218,34 @@ def test_lint(default_project: Path) -> None:
     assert "Congratulations" in out
 
 
-def test_default_config_dry_run(default_project: Path) -> None:
+@pytest.fixture(scope="module")
+def default_dry_run(default_project: Path) -> tuple[str, list[str]]:
+    """A dry run of the default config: its output without the import times, and the modules
+    the planning process imported (-X importtime), in order."""
+    command = [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--cores", "1"]
+    command += ["--quiet", "rules", "--snakefile", str(ROOT / "workflow/Snakefile")]
+    proc = subprocess.run(
+        command,
+        cwd=default_project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = (proc.stdout + proc.stderr).splitlines()
+    timed = [line for line in lines if line.startswith("import time:")]
+    output = "\n".join(line for line in lines if not line.startswith("import time:"))
+    return output, [line.rsplit("|", 1)[1].strip() for line in timed]
+
+
+def test_default_config_dry_run(default_dry_run: tuple[str, list[str]]) -> None:
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     contents = len(list((ROOT / "inputs/content").iterdir()))
     styles = len(list((ROOT / "inputs/styles").iterdir())) + len(config["blends"])
     settings = len(config["sweep"]["style_weight"])
     runs = contents * styles * settings
     assert (contents, styles, settings) == (4, 4, 3)
-    assert job_counts(snakemake(default_project, "-n", "--quiet", "rules")) == {
+    assert job_counts(default_dry_run[0]) == {
         "fetch_weights": 1,
         "stylize": runs,  # one job per run: batch is off
         "publish": runs,
@@ -240,20 +260,9 @@ def test_default_config_dry_run(default_project: Path) -> None:
     }
 
 
-def test_scheduling_imports_no_torch(default_project: Path) -> None:
+def test_scheduling_imports_no_torch(default_dry_run: tuple[str, list[str]]) -> None:
     """Snakemake plans the default sweep with stylesweep and without torch: only jobs load it."""
-    command = [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--cores", "1"]
-    command += ["--snakefile", str(ROOT / "workflow/Snakefile"), "--config", "model=random"]
-    proc = subprocess.run(
-        command,
-        cwd=default_project,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
-    imported = [line.rsplit("|", 1)[1].strip() for line in lines]
+    imported = default_dry_run[1]
     assert "stylesweep.sweep" in imported and "stylesweep.memory" in imported
     assert not [name for name in imported if "torch" in name]
 
