@@ -431,12 +431,12 @@ def draw_tradeoff(ax: Axes, tradeoff: Tradeoff, *, label_points: bool = True) ->
     if label_points:
         for label, (x, y) in zip(tradeoff.labels, tradeoff.points, strict=True):
             ax.annotate(label, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6.5)
-    # 1e5 once beside the axis, not 100000 in every tick label.
-    if ax.get_xscale() == "linear":
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
-    if ax.get_yscale() == "linear":
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
-    ax.locator_params(nbins=5)
+    # 1e5 once beside the axis, not 100000 in every tick label; at most 5 ticks (a log axis
+    # places its own, by decade, and takes no nbins).
+    for axis in ("x", "y"):
+        if getattr(ax, f"get_{axis}scale")() == "linear":
+            ax.ticklabel_format(axis=axis, style="sci", scilimits=(-3, 4))
+            ax.locator_params(axis=axis, nbins=5)
     ax.set_title(tradeoff.title, fontsize=8)
     ax.grid(True, alpha=0.3)
     ax.tick_params(labelsize=7)

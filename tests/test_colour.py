@@ -282,6 +282,7 @@ stylize:
 sweep:
   color_control: [none, luminance, histogram]
 model: random
+pick: {score_size: 48}
 device: cpu
 present:
   thumbnail: 48

@@ -146,6 +146,17 @@ def test_a_tradeoff_plot_and_its_small_multiples(tmp_path: Path) -> None:
     assert width > height  # three styles across, two contents down
 
 
+def test_distances_spanning_decades_are_plotted_on_log_axes(tmp_path: Path) -> None:
+    # Tiny or short runs: content distances from 0.01 to 5, style distances from 1e3 to 1e6.
+    points = ((0.01, 1e6), (0.1, 3e4), (1.0, 5e3), (5.0, 1e3))
+    tradeoff = present.Tradeoff("cat / wave", ("a", "b", "c", "d"), points, picked=2)
+    figure = present.tradeoff_plot(tradeoff)
+    (ax,) = [a for a in figure.axes if a.get_title() == "cat / wave"]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    present.save_figure(figure, tmp_path / "log.png")
+    assert Image.open(tmp_path / "log.png").size == (640, 480)
+
+
 def test_captions_lengthen_each_row_and_the_pick_is_framed() -> None:
     cell, pad = 64, 4
     red = Image.new("RGB", (32, 32), (0, 0, 255))

@@ -36,6 +36,7 @@ TINY = textwrap.dedent(
     sweep: {style_weight: [100, 1000]}
     batch: true
     model: random
+    pick: {score_size: 48}
     device: cpu
     present: {thumbnail: 48}
     """

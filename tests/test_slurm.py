@@ -24,7 +24,6 @@ import yaml
 from conftest import make_image
 
 from stylesweep import memory, sweep
-from stylesweep.pick import SCORE_SIZE
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +46,7 @@ CONFIG = textwrap.dedent(
       - {num_iterations: 6}
       - {num_iterations: 150}
     model: random
+    pick: {score_size: 48}
     device: cpu
     """
 )
@@ -335,7 +335,8 @@ def test_a_run_job_asks_for_its_busiest_stage(swept: Sweep) -> None:
     ]
     gif_mb = max(memory.estimate_gif_mem_mb(o) for o in every)
     gif_min = max(memory.estimate_gif_runtime_min(o) for o in every)
-    scored = [o.replace(image_size=SCORE_SIZE, style_scale=1.0) for o in every]
+    score_size = yaml.safe_load(CONFIG)["pick"]["score_size"]
+    scored = [o.replace(image_size=score_size, style_scale=1.0) for o in every]
     score_mb = max(memory.estimate_mem_mb(o, model="random") for o in scored)
     for job in swept.jobs:
         if not job.run:

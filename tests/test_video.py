@@ -352,6 +352,7 @@ stylize:
 sweep:
   style_weight: [100, 1000]
 model: random
+pick: {score_size: 48}
 device: cpu
 video:
   iterations_after_first: 1

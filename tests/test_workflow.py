@@ -40,6 +40,7 @@ TINY = textwrap.dedent(
     sweep:
       style_weight: [100, 1000]
     model: random
+    pick: {score_size: 48}
     device: cpu
     present:
       thumbnail: 48
@@ -433,6 +434,7 @@ def test_the_summary_has_one_row_per_run_ranked_within_each_content_and_style(ti
         record = json.loads((run / "scores.json").read_text())
         assert list(record["scores"]) == list(pick.SCORE_NAMES)
         assert record["stand_in"] is True and "stand-in" in record["note"]
+        assert record["score_size"] == 48  # config pick.score_size
         row = next(r for r in table if r["setting"] == run.name and r["style"] == run.parent.name
                    and r["content"] == run.parent.parent.name)  # fmt: skip
         assert row["style_distance"] == pytest.approx(record["scores"]["style_distance"], 1e-5)

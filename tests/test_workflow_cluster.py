@@ -31,6 +31,7 @@ CONFIG = textwrap.dedent(
     sweep:
       style_weight: [100, 1000]
     model: random
+    pick: {score_size: 48}
     device: cpu
     """
 )

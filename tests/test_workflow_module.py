@@ -26,6 +26,7 @@ CONFIG = textwrap.dedent(
     sweep:
       style_weight: [10, 100]
     model: random
+    pick: {score_size: 48}
     device: cpu
     """
 )

@@ -17,6 +17,7 @@ content: inputs/content
 styles: inputs/styles
 stylize: {image_size: 32, num_iterations: 6, save_iter: 2}
 model: random
+pick: {score_size: 48}
 device: cpu
 """
 

@@ -5,7 +5,6 @@ import os
 from snakemake.common import overwrite_function_params
 
 from stylesweep import memory, pick, present, sweep
-from stylesweep.pick import SCORE_SIZE
 from stylesweep.registry import get_spec
 from stylesweep import video as videos
 from stylesweep.options import defaults
@@ -30,6 +29,8 @@ RUN_GROUP = "run"
 # What "best" means (config `pick`): balance, a score's name or {score: weight}.
 PICK_BY = config["pick"]["by"]
 pick.check_criterion(PICK_BY)
+# The longest side every image is scored at (config `pick.score_size`).
+SCORE_SIZE = int(config["pick"].get("score_size", pick.SCORE_SIZE))
 # The checkout's envs/, relative to workflow/rules/: Snakemake reads a conda env file's path from
 # the folder of the file that uses it, also in a module read from GitHub.
 ENVS = "../../envs"
@@ -87,7 +88,10 @@ def run_images(wildcards):
     """A run's content and styles as named inputs (for unpack): one function for both, since
     Snakemake's cost is per function and job."""
     w = wildcards
-    return {"content": PLAN.contents[w.content], "styles": list(PLAN.styles[w.style].images)}
+    return {
+        "content": PLAN.contents[w.content],
+        "styles": list(PLAN.styles[w.style].images),
+    }
 
 
 @signature_once

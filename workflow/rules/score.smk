@@ -28,6 +28,7 @@ rule score:
         settings=group_setting_ids,
         model=PLAN.model,
         blend_weights=blend_weights,
+        score_size=SCORE_SIZE,
     script:
         "../scripts/score.py"
 

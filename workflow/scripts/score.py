@@ -24,6 +24,7 @@ try:
         blend_weights=snakemake.params.blend_weights,
         device="cpu",
         model_file=snakemake.input.weights[0] if snakemake.input.weights else None,
+        score_size=snakemake.params.score_size,
     )
     # The job folder holds a subfolder per setting (runner.RunOutputs), final.png in each.
     job = snakemake.input.job
