@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from stylesweep import transfer
+from stylesweep import checkpoint, transfer
 from stylesweep.models import build_extractor, get_spec
 from stylesweep.options import Options
 from stylesweep.tensors import load_tensor
@@ -101,3 +104,28 @@ def stylize_one(
         [opts], extractor, convention, content, styles, callbacks=[callback], **kw
     )
     return results[0]
+
+
+class Killed(BaseException):
+    """A kill in the middle of a run: a BaseException, which none of the runner's handlers catch."""
+
+
+@contextlib.contextmanager
+def killed_after_checkpoint(
+    monkeypatch: pytest.MonkeyPatch, at: Callable[[str, Any], bool]
+) -> Iterator[None]:
+    """Inside the block a checkpoint is saved, then the run killed where `at(path, state)`
+    holds; the block must end by that kill. The real save is back afterwards."""
+    save = checkpoint.save
+
+    def save_then_die(path, *args):
+        save(path, *args)
+        if at(str(path), args[-1]):
+            raise Killed
+
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    try:
+        with pytest.raises(Killed):
+            yield
+    finally:
+        monkeypatch.setattr(checkpoint, "save", save)

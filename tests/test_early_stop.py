@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import stylize_one, tiny_options, tiny_tensors
+from conftest import killed_after_checkpoint, stylize_one, tiny_options, tiny_tensors
 
-from stylesweep import checkpoint, cli, runner, transfer
+from stylesweep import cli, runner, transfer
 from stylesweep.options import defaults
 
 # Loose enough that the tiny runs settle well before num_iterations (measured: 32 and 12).
@@ -121,10 +121,6 @@ def test_off_is_byte_identical_to_a_run_without_the_option(tiny_images, tmp_path
     assert record["stop"] == {"iteration": 20, "early": False, "reason": "num_iterations"}
 
 
-class _Killed(BaseException):
-    pass
-
-
 def test_a_batch_resumes_with_a_member_already_stopped(tiny_images, tmp_path, monkeypatch):
     def job(folder: Path) -> tuple[list, list]:
         settings = [
@@ -140,18 +136,16 @@ def test_a_batch_resumes_with_a_member_already_stopped(tiny_images, tmp_path, mo
     ref = tmp_path / "ref"
     runner.run(*job(ref))
     out, ckpt = tmp_path / "out", tmp_path / "job.ckpt"
-    save = checkpoint.save
+    states = []
 
-    def save_then_die(*args):
-        save(*args)
-        if args[-1].iteration == 16:  # member 1 stopped at 12: its stop is in the state
-            assert args[-1].stops[1] is not None and args[-1].stops[0] is None
-            raise _Killed
+    def at(_, state) -> bool:
+        states.append(state)
+        return state.iteration == 16
 
-    monkeypatch.setattr(checkpoint, "save", save_then_die)
-    with pytest.raises(_Killed):
+    with killed_after_checkpoint(monkeypatch, at):
         runner.run(*job(out), checkpoint=str(ckpt))
-    monkeypatch.setattr(checkpoint, "save", save)
+    # member 1 stopped at 12: its stop is in the state the job resumes from
+    assert states[-1].stops[1] is not None and states[-1].stops[0] is None
     results = runner.run(*job(out), checkpoint=str(ckpt))
     assert [r.record["resumed_from"] for r in results] == [16, 16]
     assert [r.record["stop"]["iteration"] for r in results] == [32, 12]

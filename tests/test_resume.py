@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_image, tiny_options
+from conftest import killed_after_checkpoint, make_image, tiny_options
 
-from stylesweep import checkpoint, runner
+from stylesweep import runner
 from stylesweep.options import Options
 
 
@@ -26,10 +26,6 @@ def _opts(tiny_images, out: Path, **kw) -> Options:
 def _losses(path: Path) -> list[str]:
     # Every column but the last (elapsed seconds, which no two runs share).
     return [line.rsplit("\t", 1)[0] for line in path.read_text().splitlines()]
-
-
-class _Killed(BaseException):
-    pass
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
@@ -48,18 +44,9 @@ def test_a_run_stopped_after_a_checkpoint_resumes_to_the_same_bytes(
 
     opts = _opts(tiny_images, tmp_path / "out.png", optimizer=optimizer)
     ckpt = tmp_path / "out.ckpt"
-    save = checkpoint.save
-
-    def save_then_die(*args):
-        save(*args)
-        if args[-1].iteration == 6:
-            raise _Killed
-
-    monkeypatch.setattr(checkpoint, "save", save_then_die)
-    with pytest.raises(_Killed):
+    with killed_after_checkpoint(monkeypatch, lambda _, state: state.iteration == 6):
         runner.run_one(opts, outputs, checkpoint=str(ckpt))
     assert ckpt.exists() and not (tmp_path / "out.png").exists()
-    monkeypatch.setattr(checkpoint, "save", save)
     # as Snakemake does with a killed job's declared outputs: the frames so far are gone
     shutil.rmtree(tmp_path / "frames")
 
@@ -78,16 +65,8 @@ def test_a_run_stopped_after_a_checkpoint_resumes_to_the_same_bytes(
 def test_a_checkpoint_of_other_options_is_discarded(tiny_images, tmp_path, monkeypatch, caplog):
     ckpt = tmp_path / "c.ckpt"
     first = _opts(tiny_images, tmp_path / "a.png", style_weight=50.0)
-
-    def stop(*args):
-        _real(*args)
-        raise _Killed
-
-    _real = checkpoint.save
-    monkeypatch.setattr(checkpoint, "save", stop)
-    with pytest.raises(_Killed):
+    with killed_after_checkpoint(monkeypatch, lambda *_: True):  # at the first checkpoint
         runner.run_one(first, checkpoint=str(ckpt))
-    monkeypatch.setattr(checkpoint, "save", _real)
     other = _opts(tiny_images, tmp_path / "b.png", style_weight=60.0)
     result = runner.run_one(other, checkpoint=str(ckpt))
     assert result.record["resumed_from"] is None

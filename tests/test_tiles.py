@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_image, tiny_options, tiny_tensors
+from conftest import killed_after_checkpoint, make_image, tiny_options, tiny_tensors
 
-from stylesweep import checkpoint, cli, colour, memory, runner, transfer
+from stylesweep import cli, colour, memory, runner, transfer
 from stylesweep.memory import MemoryPlan, ScalePlan, plan_memory, tile_overlap, tiles_along
 from stylesweep.models import build_extractor
 from stylesweep.options import Options
@@ -206,10 +206,6 @@ def test_max_memory_below_one_tile_is_refused_in_one_line_before_any_work(
 # --- end to end: resume, tiled against untiled, seams ----------------------------------------
 
 
-class _Killed(BaseException):
-    pass
-
-
 def test_a_render_killed_mid_chain_resumes_to_the_same_bytes(tiny_images, tmp_path, monkeypatch):
     # A chain of 32 px (whole, iterations 1-4) then 48 px (in tiles, 5-12), killed after the
     # checkpoint at iteration 6, in the tiled scale.
@@ -222,18 +218,9 @@ def test_a_render_killed_mid_chain_resumes_to_the_same_bytes(tiny_images, tmp_pa
     first, scale = ref.record["memory_plan"]["scales"]
     assert first["tile"] is None
     assert scale["tile"] == 32 and scale["tiles"] == 2 and scale["overlap"] == 8
-    save = checkpoint.save
-
-    def save_then_die(*args):
-        save(*args)
-        if args[-1].iteration == 6:
-            raise _Killed
-
-    monkeypatch.setattr(checkpoint, "save", save_then_die)
     ckpt = tmp_path / "out.ckpt"
-    with pytest.raises(_Killed):
+    with killed_after_checkpoint(monkeypatch, lambda _, state: state.iteration == 6):
         runner.run_one(opts("out.png"), checkpoint=str(ckpt))
-    monkeypatch.setattr(checkpoint, "save", save)
     result = runner.run_one(opts("out.png"), checkpoint=str(ckpt))
     assert result.record["resumed_from"] == 6
     assert (tmp_path / "out.png").read_bytes() == (tmp_path / "ref.png").read_bytes()

@@ -11,9 +11,10 @@ import av
 import numpy as np
 import pytest
 import torch
+from conftest import killed_after_checkpoint
 from PIL import Image, ImageFilter
 
-from stylesweep import checkpoint, cli, tensors
+from stylesweep import cli, tensors
 from stylesweep.clip import stylize_clip
 from stylesweep.errors import OptionError
 from stylesweep.flow import pair_flows
@@ -141,10 +142,6 @@ def test_a_rerun_skips_the_frames_done_and_redoes_a_deleted_one_to_the_same_byte
 # --- a clip killed mid-frame ----------------------------------------------------------------
 
 
-class _Killed(BaseException):
-    pass
-
-
 def _losses(path: Path) -> list[list[str]]:
     # Every column but the last (elapsed seconds, which no two runs share).
     return [line.split("\t")[:-1] for line in path.read_text().splitlines()]
@@ -167,17 +164,12 @@ def test_a_clip_killed_mid_frame_resumes_that_frame_from_its_checkpoint(tmp_path
         return frames_of(tmp_path / f"{name}.mp4")
 
     ref = stylize("ref")
-    save = checkpoint.save
 
-    def save_then_die(path, *args):
-        save(path, *args)
-        if Path(path).name.startswith("0002.") and args[-1].iteration == 4:
-            raise _Killed
+    def at(path: str, state) -> bool:  # frame 2, after its checkpoint at iteration 4
+        return Path(path).name.startswith("0002.") and state.iteration == 4
 
-    monkeypatch.setattr(checkpoint, "save", save_then_die)
-    with pytest.raises(_Killed):
+    with killed_after_checkpoint(monkeypatch, at):
         stylize("out")
-    monkeypatch.setattr(checkpoint, "save", save)
     out = frames_of(tmp_path / "out.mp4")
     (saved,) = out.glob("0002.*.checkpoint.pt")
     assert not (out / "0002.png").exists() and not (out / "0003.png").exists()

@@ -12,11 +12,12 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from conftest import killed_after_checkpoint
 from PIL import Image
 from test_workflow import PICKS, job_counts, make_image, snakemake
 from test_workflow import TINY as WORKFLOW_TINY
 
-from stylesweep import checkpoint, runner, sweep
+from stylesweep import runner, sweep
 from stylesweep.options import Options
 
 # --- the plan: which settings batch together ----------------------------------------------
@@ -126,26 +127,13 @@ def test_a_job_of_several_settings_writes_each_runs_files_as_a_separate_run(
         assert record["frames"] == [str(Path(out.frames).parent / n) for n in frames]
 
 
-class _Killed(BaseException):
-    pass
-
-
 def test_a_killed_batch_resumes_with_every_members_frames(tiny_images, tmp_path, monkeypatch):
     settings, outputs = _members(tiny_images, tmp_path)
     ckpt = str(tmp_path / "batch.ckpt")
     ref = runner.run(settings, outputs, final_frame=True)
     finals = [Path(o.output_image).read_bytes() for o in settings]
-    save = checkpoint.save
-
-    def save_then_die(*args):
-        save(*args)
-        if args[-1].iteration == 4:
-            raise _Killed
-
-    monkeypatch.setattr(checkpoint, "save", save_then_die)
-    with pytest.raises(_Killed):
+    with killed_after_checkpoint(monkeypatch, lambda _, state: state.iteration == 4):
         runner.run(settings, outputs, final_frame=True, checkpoint=ckpt)
-    monkeypatch.setattr(checkpoint, "save", save)
     for opts in settings:  # as Snakemake removes a killed job's outputs
         shutil.rmtree(Path(opts.output_image).parent)
     again = runner.run(settings, outputs, final_frame=True, checkpoint=ckpt)
