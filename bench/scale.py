@@ -4,9 +4,12 @@ python bench/scale.py                              # 100, 1,000 and 10,000 runs,
 python bench/scale.py --runs 100 1000              # smaller figures
 python bench/scale.py --issue                      # 20 contents x 5 styles x 25 settings, < 40 s
 python bench/scale.py --issue --profile prof.out   # the same under cProfile: the workflow's share
+python bench/scale.py --issue --real               # on copies of the bundled photos and paintings
 
 Each size is one fresh `snakemake -n` process on a project of tiny PNGs in a temporary folder
-(the default config otherwise: only the files' headers are read). The time per job is the dry
+(the default config otherwise: only the files' headers are read), or with `--real` on copies of
+the bundled content photographs and style paintings (full-size files, as the issue measured:
+reading a real file's size costs what a tiny PNG's does not). The time per job is the dry
 run's CPU time (user + system: on a shared machine less noisy than wall time) over the jobs it
 planned; the last line is that at the largest size over that at 1,000 runs (target: <= 1.5,
 nothing in planning grows faster than the jobs). Also `python bench/bench.py scale --runs ...`.
@@ -48,11 +51,19 @@ def shape(runs: int) -> tuple[int, int]:
     return contents, settings
 
 
-def make_project(folder: Path, contents: int, settings: int) -> None:
-    """Tiny PNGs (odd sizes, so every file has its own header) and a config sweeping them."""
+def make_project(folder: Path, contents: int, settings: int, real: bool = False) -> None:
+    """Tiny PNGs (odd sizes, so every file has its own header), or with `real` copies of the
+    bundled images taken in turn, and a config sweeping them."""
+    bundled = {"content": ROOT / "inputs/content", "styles": ROOT / "inputs/styles"}
     for kind, count in (("content", contents), ("styles", STYLES)):
         (folder / kind).mkdir(parents=True)
+        sources = sorted(bundled[kind].iterdir())
         for i in range(count):
+            if real:
+                source = sources[i % len(sources)]
+                target = folder / kind / f"{kind}_{i:05d}{source.suffix}"
+                target.write_bytes(source.read_bytes())
+                continue
             Image.new("RGB", (16 + i % 7, 12 + i % 5), (i % 256, 90, 160)).save(
                 folder / kind / f"{kind}_{i:05d}.png"
             )
@@ -152,7 +163,7 @@ def own_share(profile: Path) -> tuple[float, float, list[str]]:
     return total, outer, top
 
 
-def scale(sizes: list[int], profile: Path | None = None) -> dict[int, DryRun]:
+def scale(sizes: list[int], profile: Path | None = None, real: bool = False) -> dict[int, DryRun]:
     """Dry-run a synthetic sweep of each size in `sizes` (runs); print a row for each."""
     print(f"{'runs':>7} {'contents':>9} {'settings':>9} {'jobs':>7} {'wall s':>7} {'cpu s':>7} "
           f"{'ms/job':>7} {'peak MiB':>9}")  # fmt: skip
@@ -160,7 +171,7 @@ def scale(sizes: list[int], profile: Path | None = None) -> dict[int, DryRun]:
     for runs in sorted(sizes):
         contents, settings = shape(runs)
         with tempfile.TemporaryDirectory(prefix="stylesweep-scale-") as tmp:
-            make_project(Path(tmp), contents, settings)
+            make_project(Path(tmp), contents, settings, real)
             r = results[runs] = dry_run(Path(tmp), profile)
         row = f"{runs:>7} {contents:>9} {settings:>9} {r.jobs:>7} {r.wall_s:>7.1f} {r.cpu_s:>7.1f}"
         print(f"{row} {1000 * r.cpu_s / r.jobs:>7.2f} {r.peak_mib:>9.0f}", flush=True)
@@ -178,16 +189,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--issue", action="store_true", help="only the issue's 2,500-run sweep")
     parser.add_argument("--profile", type=Path, help="with --issue: cProfile output file")
+    parser.add_argument(
+        "--real", action="store_true", help="copies of the bundled images, not tiny PNGs"
+    )
     args = parser.parse_args()
     print(f"# stylesweep scale, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
     if not args.issue:
-        scale(args.runs)
+        scale(args.runs, real=args.real)
         return
-    result = scale([2500])[2500]
+    result = scale([2500], real=args.real)[2500]
     print(f"2,500 runs: {result.wall_s:.1f} s wall, {result.cpu_s:.1f} s CPU (target <= 40 s)")
     if args.profile:
         print("\nagain, under cProfile (slower):")
-        scale([2500], args.profile)
+        scale([2500], args.profile, args.real)
         total, own, top = own_share(args.profile)
         print(f"\nprofile: {total:.1f} s in all, the workflow's own code {own:.2f} s "
               f"({100 * own / total:.1f}%, target < 10%)")  # fmt: skip

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ from .objective import style_targets
 from .options import Options, check_range, defaults
 from .pick import SCORE_NAMES, SCORE_SIZE  # the columns of scores.json; the default size
 from .registry import get_spec
-from .runner import check_size, resolve_device, weights_file
+from .runner import STAND_IN_NOTE, check_size, resolve_device, weights_file
 
 # neural-style's layers, whatever the run used: the yardstick must not move with the settings.
 CONTENT_LAYER = defaults()["content_layers"][0]  # relu4_2
@@ -140,6 +141,20 @@ class Scorer:
     def score_file(self, path: str | os.PathLike[str]) -> dict[str, float]:
         """The scores of an image file (ImageError naming it if it cannot be read)."""
         return self.score(tensors.load_tensor(path))
+
+
+def record(
+    scorer: Scorer, model: str, finals: Mapping[str, str | os.PathLike[str]]
+) -> dict[str, Any]:
+    """The workflow's scores record: each of `finals` ({setting: image file}) scored by
+    `scorer`, with the model's name, whether it is a stand-in, and the score size."""
+    return {
+        "model": model,
+        "stand_in": scorer.stand_in,
+        "note": STAND_IN_NOTE if scorer.stand_in else "",
+        "score_size": scorer.score_size,
+        "scores": {name: scorer.score_file(path) for name, path in finals.items()},
+    }
 
 
 def _load(path: str | os.PathLike[str], longest: int) -> Tensor:

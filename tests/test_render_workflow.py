@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SNAKEMAKE = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "workflow/Snakefile")]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
-# One content x one style x two settings, run as one batch (one stylize job, one score job).
+# One content x one style x two settings, run as one batch (one stylize job).
 TINY = textwrap.dedent(
     """\
     content: inputs/content

@@ -250,8 +250,7 @@ def test_default_config_dry_run(default_dry_run: tuple[str, list[str]]) -> None:
         "fetch_weights": 1,
         "stylize": runs,  # one job per run: batch is off
         "publish": runs,
-        "gif": runs,
-        "score": runs,  # one per stylize job
+        "gif": runs,  # and no score job: each stylize job scores its runs
         "setting_sheet": settings,
         "sweep_sheet": contents * styles,
         "settings_table": 1,
@@ -475,14 +474,46 @@ def test_changing_one_swept_value_reruns_only_what_it_touches(tiny: Path) -> Non
     assert job_counts(out) == {
         "stylize": runs,  # style_weight-2000 of every content x style
         "publish": runs,
-        "gif": runs,
-        "score": runs,  # the new runs only: the others keep their scores
+        "gif": runs,  # the new runs only (scored by their stylize jobs): the others keep theirs
         "setting_sheet": 1,  # the new setting's sheet
         "sweep_sheet": runs,  # every content x style sheet shows all settings
         "settings_table": 1,
         **PICKS,  # the summary, the trade-off plots and the best sheet cover every run
         "all": 1,
     }
+
+
+@pytest.mark.slow
+def test_changing_the_score_size_scores_again_without_stylizing_again(
+    tiny: Path, tmp_path: Path
+) -> None:
+    """The stylize jobs scored their runs; at a new pick.score_size, publish scores each again."""
+    changed = tiny / "config/rescored.yaml"
+    changed.write_text(TINY.replace("score_size: 48", "score_size: 40"))
+    args = ["--quiet", "rules", "--configfile", str(changed)]
+    runs = len(CONTENTS) * len(STYLE_COLUMNS) * len(SETTINGS)
+    assert job_counts(snakemake(tiny, "-n", *args)) == {
+        "publish": runs,  # no stylize job
+        "gif": runs,  # a run's published frames are newer
+        "setting_sheet": len(SETTINGS),
+        "sweep_sheet": len(CONTENTS) * len(STYLE_COLUMNS),
+        **PICKS,
+        "all": 1,
+    }
+    # In a copy (the other tests read this project): one run's publish job, at the new size.
+    project = tmp_path / "copy"
+    shutil.copytree(tiny, project, symlinks=True)
+    run = Path("results/runs/cat/wave/style_weight-100")
+    before = json.loads((project / run / "scores.json").read_text())
+    snakemake(project, str(run / "scores.json"), "--cores", "1", *args)
+    after = json.loads((project / run / "scores.json").read_text())
+    assert (before["score_size"], after["score_size"]) == (48, 40)
+    assert list(after["scores"]) == list(pick.SCORE_NAMES)
+    assert after["scores"] != before["scores"]
+    job = json.loads((job_of(project / run) / "scores.json").read_text())
+    assert job["score_size"] == 48  # the stylize job's own record is left as it was
+    log = (project / "logs/publish/cat/wave/style_weight-100.log").read_text()
+    assert "scored at 48 px, pick.score_size is 40: scoring again" in log
 
 
 @pytest.mark.slow

@@ -169,8 +169,7 @@ def test_a_batch_is_one_job_for_its_settings(project: Path) -> None:
     assert job_counts(snakemake(project, "-n", "--quiet", "rules")) == {
         "stylize": 1,
         "publish": 2,
-        "gif": 2,
-        "score": 1,  # one per stylize job: the batch's model is loaded once
+        "gif": 2,  # and no score job: the stylize job scores its runs, the model loaded once
         "setting_sheet": 2,
         "sweep_sheet": 1,
         "settings_table": 1,
@@ -210,5 +209,14 @@ def test_a_batch_writes_every_run_folder(project: Path) -> None:
         job = project / "results/jobs/cat/wave/default" / setting
         assert os.path.samefile(run / "final.png", job / "final.png")
     assert not (project / "results/jobs/cat/wave/default.checkpoint.pt").exists()
-    assert (project / "logs/stylize/cat/wave/default.log").exists()
+    # The job scored both runs with the model loaded once; each run's folder has its own.
+    scored = json.loads((project / "results/jobs/cat/wave/default/scores.json").read_text())
+    assert sorted(scored["scores"]) == SETTINGS and scored["score_size"] == 48
+    log = (project / "logs/stylize/cat/wave/default.log").read_text()
+    assert log.count("runs scored") == 1 and "2 runs scored at 48 px" in log
+    for setting in SETTINGS:
+        record = json.loads(
+            (project / "results/runs/cat/wave" / setting / "scores.json").read_text()
+        )
+        assert record["setting"] == setting and record["scores"] == scored["scores"][setting]
     assert job_counts(snakemake(project, *targets, "-n", "--quiet", "rules")) == {}

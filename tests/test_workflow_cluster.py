@@ -39,7 +39,7 @@ RUNS, SETTINGS = 8, 2
 SHEETS = 2 + 2 * 2  # one per setting, one per content x style
 # The best sheet and the trade-off plots: one job each, after the summary.
 PICKS = 2
-RUN_RULES = {"stylize", "score", "publish", "gif"}
+RUN_RULES = {"stylize", "publish", "gif"}
 # Rules that run where Snakemake runs, never on the cluster (`localrule: True`).
 LOCAL_RULES = {"all", "settings_table", "inputs_table", "fetch_weights", "summary", "overview"}
 
@@ -94,7 +94,7 @@ def project(tmp_path: Path) -> Path:
 def test_a_sweep_is_one_submission_per_run_plus_its_sheets(project: Path) -> None:
     jobs = dry_run_on_slurm(project)
     runs = [job for job in jobs if job.group == "run"]
-    # Scoring adds no submission of its own: a run's score job goes with its stylize job.
+    # Scoring adds no submission of its own: a run's stylize job scores it.
     assert len(jobs) == RUNS + SHEETS + PICKS
     assert len(runs) == RUNS
     for job in runs:
@@ -115,6 +115,5 @@ def test_a_batch_is_one_submission_for_its_settings(project: Path) -> None:
             "stylize": 1,
             "publish": 2,
             "gif": 2,
-            "score": 1,  # the model loaded once for the batch's settings
         }
     assert len(jobs) == len(runs) + SHEETS + PICKS

@@ -35,7 +35,6 @@ JOBS = {
     "stylize": RUNS,
     "publish": RUNS,
     "gif": RUNS,
-    "score": RUNS,
     "setting_sheet": 2,
     "sweep_sheet": 2 * 2,
     "settings_table": 1,
@@ -43,8 +42,8 @@ JOBS = {
     **PICKS,
     "all": 1,
 }
-# With batch, the two style weights of a content x style are one stylize job, and one score job.
-BATCHED = {**JOBS, "stylize": 2 * 2, "score": 2 * 2}
+# With batch, the two style weights of a content x style are one stylize job.
+BATCHED = {**JOBS, "stylize": 2 * 2}
 
 
 def module_snakefile(config: str, snakefile: str = str(ROOT / "workflow/Snakefile")) -> str:

@@ -22,8 +22,8 @@ RUN_DIR = "results/runs/{content}/{style}/{setting}"
 JOB_DIR = "results/jobs/{content}/{style}/{group}"
 WEIGHTS_DIR = os.path.expanduser(config["weights"]["dir"])
 # Snakemake's job group of a run (on a cluster only; locally groups do nothing): a stylize job
-# and its score job, and the publish and gif jobs of its runs depend on each other, so they form
-# one group job, one submission. The sheets stay jobs of their own: grouped side by side, their
+# (which also scores its runs) and the publish and gif jobs of its runs depend on each other, so
+# they form one group job, one submission. The sheets stay jobs of their own: grouped side by side, their
 # CPUs would add up past what a small node has.
 RUN_GROUP = "run"
 # What "best" means (config `pick`): balance, a score's name or {score: weight}.
@@ -179,27 +179,34 @@ def group_options(wildcards):
 
 @signature_once
 def group_mem_mb(wildcards):
-    """A job's memory: its settings' images optimized at once."""
+    """A job's memory: its settings' images optimized at once, or its scoring after them."""
     opts, size = group_options(wildcards), len(GROUPS[wildcards.group].settings)
-    return memory.estimate_mem_mb(opts, model=PLAN.model, batch=size)
+    return max(
+        memory.estimate_mem_mb(opts, model=PLAN.model, batch=size),
+        SMALL_JOBS["score"][0],
+    )
 
 
 @signature_once
 def group_runtime(wildcards):
-    """A job's wall time bound, in minutes."""
+    """A job's wall time bound, in minutes: the optimization, then the scoring."""
     opts, size = group_options(wildcards), len(GROUPS[wildcards.group].settings)
     gpu = sweep.uses_gpu(PLAN.device)
-    return memory.estimate_runtime_min(opts, gpu=gpu, batch=size)
+    return (
+        memory.estimate_runtime_min(opts, gpu=gpu, batch=size) + SMALL_JOBS["score"][1]
+    )
 
 
 def small_job_resources():
-    """The memory and runtime of the GIF and score jobs: the most any run of the sweep needs.
+    """The memory and runtime of a GIF job and of scoring (a stylize job's runs after their
+    optimization, or one run in publish when pick.score_size changed): the most any run of the
+    sweep needs.
 
-    One number per rule, worked out once here: a resource function costs Snakemake more to call
+    One number each, worked out once here: a resource function costs Snakemake more to call
     for every job than the estimate itself (bench/README.md, "Planning cost"), and on a cluster
     a run's stylize job sets its group's memory anyway. A GIF's need depends on the content's
-    size and the setting, not the style; a score job's on the content and style at SCORE_SIZE
-    (it optimizes nothing: the first setting stands for all).
+    size and the setting, not the style; scoring's on the content and style at SCORE_SIZE (it
+    optimizes nothing: the first setting stands for all).
     """
     first_style = next(iter(PLAN.styles))
     gifs = [
@@ -342,14 +349,6 @@ def settings_table():
 @signature_once
 def group_setting_ids(wildcards):
     return GROUPS[wildcards.group].setting_ids
-
-
-@signature_once
-def job_files_of_run(wildcards):
-    """The folder of the stylize job that ran a run and the scores file of the score job that
-    scored it, as named inputs (for unpack)."""
-    job = job_of_run(wildcards)
-    return {"job": job, "scores": f"{job}.scores.json"}
 
 
 def run_file(run, name):

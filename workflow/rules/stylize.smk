@@ -1,7 +1,8 @@
 # One job per content x style x group of settings (one setting, or with `batch: true` those that
-# differ only in loss weights). It writes a job folder; rule publish gives each run its folder.
-# On a cluster the job goes as one submission with its score job and its runs' publish and gif
-# jobs (group `run`, see RUN_GROUP in common.smk); locally groups do nothing.
+# differ only in loss weights). It writes a job folder, with the scores of its runs (the model
+# loaded once for all of them, so a new setting scores only its own runs); rule publish gives
+# each run its folder. On a cluster the job goes as one submission with its runs' publish and
+# gif jobs (group `run`, see RUN_GROUP in common.smk); locally groups do nothing.
 rule stylize:
     input:
         unpack(run_images),
@@ -33,14 +34,15 @@ rule stylize:
         "../scripts/stylize.py"
 
 
-# A run's own folder: its files as hard links from its stylize job's folder, its scores from its
-# score job, and its loss plot (drawn here: it depends on the losses alone, so a job of its own
-# would cost a submission and a process per run for nothing). The GIF and sheets read the folder.
-# On a cluster it runs inside its stylize job's group: as a local rule it would pull the whole
-# group onto the host that runs Snakemake.
+# A run's own folder: its files as hard links from its stylize job's folder, its scores from the
+# job's scores.json, and its loss plot (drawn here: it depends on the losses alone, so a job of
+# its own would cost a submission and a process per run for nothing). The GIF and sheets read the
+# folder. A change of pick.score_size reruns this job, not stylize: it then scores the run again
+# at the new size. On a cluster it runs inside its stylize job's group: as a local rule it would
+# pull the whole group onto the host that runs Snakemake.
 rule publish:
     input:
-        unpack(job_files_of_run),
+        job=job_of_run,
     output:
         final=f"{RUN_DIR}/final.png",
         frames=directory(f"{RUN_DIR}/frames"),
@@ -65,7 +67,12 @@ rule publish:
     conda:
         cpu_conda_env()
     resources:
-        mem_mb=memory.PUBLISH_MEM_MB,
-        runtime=memory.PUBLISH_RUNTIME_MIN,
+        mem_mb=max(memory.PUBLISH_MEM_MB, SMALL_JOBS["score"][0]),
+        runtime=memory.PUBLISH_RUNTIME_MIN + 1,  # a run scored again: about a minute at most
+    params:
+        score_size=SCORE_SIZE,
+        # The model's weight file, for scoring again ("" for the random model); the stylize job
+        # that made the run had it.
+        weights=(weights_file() or [""])[0],
     script:
         "../scripts/publish.py"

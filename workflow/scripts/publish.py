@@ -1,5 +1,6 @@
-"""Rule publish: one run's folder: its files from its stylize job's folder, its scores from its
-score job's file, and its loss curves as a PNG."""
+"""Rule publish: one run's folder: its files from its stylize job's folder, its scores from the
+job's scores.json (scored again here if pick.score_size changed since), and its loss curves as a
+PNG."""
 
 # ruff: noqa: F821 (Snakemake's script directive defines `snakemake`)
 import json
@@ -9,17 +10,42 @@ import sys
 
 from stylesweep import present, publish
 from stylesweep.atomic import write_text
+from stylesweep.errors import StyleSweepError
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # logs and tracebacks alike
+console, sys.stderr = sys.stderr, open(snakemake.log[0], "w", buffering=1)  # logs, tracebacks
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-i, o, w = snakemake.input, snakemake.output, snakemake.wildcards
+i, o, p, w = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
 source = os.path.join(i.job, w.setting)
 os.makedirs(o.frames, exist_ok=True)  # declared even if a run saved no frame
 made = publish.publish(source, os.path.dirname(o.final))
 logging.info("%d files: %s -> %s", len(made), source, os.path.dirname(o.final))
 
-with open(i.scores) as f:
+with open(os.path.join(i.job, "scores.json")) as f:
     job = json.load(f)
+if job["score_size"] != p.score_size:
+    # The job scored its runs at another size: score this one again, with the images, blend and
+    # model its run.json names (torch is imported only then).
+    from stylesweep import score
+
+    with open(o.run_json) as f:
+        opts = json.load(f)["options"]
+    logging.info(
+        "scored at %d px, pick.score_size is %d: scoring again", job["score_size"], p.score_size
+    )
+    try:
+        scorer = score.Scorer.load(
+            opts["model"],
+            content=opts["content_image"],
+            styles=opts["style_image"],
+            blend_weights=opts["style_blend_weights"],
+            device="cpu",
+            model_file=p.weights or None,
+            score_size=p.score_size,
+        )
+        job = score.record(scorer, opts["model"], {w.setting: o.final})
+    except StyleSweepError as error:
+        sys.stderr.write(f"{error}\n")
+        sys.exit(print(f"publish {w.content}/{w.style}/{w.setting}: {error}", file=console) or 1)
 record = {"content": w.content, "style": w.style, "setting": w.setting, "image": o.final}
 record.update({k: v for k, v in job.items() if k != "scores"})
 record["scores"] = job["scores"][w.setting]

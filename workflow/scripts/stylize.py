@@ -1,12 +1,15 @@
 """Rule stylize: one job of a group of settings (one, or a batch) for one content x style, each
-setting's files in its own folder of the job folder, on a GPU of the job's own if any."""
+setting's files in its own folder of the job folder, on a GPU of the job's own if any; then the
+runs' scores, the model loaded once for all of them (scores.json in the job folder)."""
 
 # ruff: noqa: F821 (Snakemake's script directive defines `snakemake`)
+import json
 import logging
 import os
 import sys
 
-from stylesweep import gpus, runner, sweep
+from stylesweep import gpus, pick, runner, score, sweep
+from stylesweep.atomic import write_text
 from stylesweep.errors import StyleSweepError
 
 # stderr to the log: progress, warnings and a failure's traceback all land there. Snakemake
@@ -35,6 +38,7 @@ outputs = [
     )
     for member, folder in zip(members, folders, strict=True)
 ]
+weights = snakemake.input.weights[0] if snakemake.input.weights else None
 try:
     # The device comes from the config, not params: a finished sweep moved to another machine
     # must not rerun.
@@ -43,11 +47,29 @@ try:
             [options.replace(device=device) for options in settings],
             outputs,
             final_frame=True,
-            weights=snakemake.input.weights[0] if snakemake.input.weights else None,
+            weights=weights,
             checkpoint=snakemake.params.checkpoint,
         )
+    # Scored on the CPU: the scores are then the same wherever they were measured (a GPU rounds
+    # otherwise). The size comes from the config, not params: if pick.score_size changes, rule
+    # publish scores the run again at the new size, and this job need not run again for it.
+    scorer = score.Scorer.load(
+        snakemake.params.model,
+        content=snakemake.input.content,
+        styles=snakemake.input.styles,
+        blend_weights=snakemake.params.blend_weights,
+        device="cpu",
+        model_file=weights,
+        score_size=int(snakemake.config["pick"].get("score_size", pick.SCORE_SIZE)),
+    )
+    finals = {
+        m["setting"]: os.path.join(f, "final.png") for m, f in zip(members, folders, strict=True)
+    }
+    record = score.record(scorer, snakemake.params.model, finals)
 except StyleSweepError as error:
     # A bad input or option: one line in the log and on the console, no traceback.
     sys.stderr.write(f"{error}\n")
     w = snakemake.wildcards
     sys.exit(print(f"stylize {w.content}/{w.style}/{w.group}: {error}", file=console) or 1)
+write_text(os.path.join(job, "scores.json"), json.dumps(record, indent=2) + "\n")
+logging.info("%d runs scored at %d px", len(finals), scorer.score_size)

@@ -1,38 +1,3 @@
-# One score job per stylize job (content x style x group of settings: one setting, or with
-# `batch: true` a batch), so that the model is loaded once for all the runs the job made and a
-# new setting adds only its own score jobs. It reads the finals in the job's folder; rule publish
-# then gives each run its scores.json beside its final image. On a cluster it goes in its stylize
-# job's submission (group run).
-rule score:
-    input:
-        unpack(run_images),
-        job=JOB_DIR,
-        # The weight file is verified by its checksum; its date must not rescore everything.
-        weights=ancient(weights_file()),
-    output:
-        f"{JOB_DIR}.scores.json",
-    log:
-        "logs/score/{content}/{style}/{group}.log",
-    benchmark:
-        "benchmarks/score/{content}/{style}/{group}.tsv"
-    group:
-        RUN_GROUP
-    conda:
-        cpu_conda_env()
-    # One thread: on a cluster it runs beside its runs' GIF and loss plot, whose CPUs add up.
-    threads: 1
-    resources:
-        mem_mb=SMALL_JOBS["score"][0],
-        runtime=SMALL_JOBS["score"][1],
-    params:
-        settings=group_setting_ids,
-        model=PLAN.model,
-        blend_weights=blend_weights,
-        score_size=SCORE_SIZE,
-    script:
-        "../scripts/score.py"
-
-
 # One row per run: swept values, final losses, scores, time, memory, device, rank.
 rule summary:
     input:
