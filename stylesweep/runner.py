@@ -76,8 +76,7 @@ def _size(x: torch.Tensor) -> tuple[int, int]:
 
 
 def _size_record(x: torch.Tensor) -> dict[str, int]:
-    w, h = _size(x)
-    return {"width": w, "height": h}
+    return dict(zip(("width", "height"), _size(x), strict=True))
 
 
 def check_size(path: str, x: torch.Tensor, need: int, what: str) -> None:
@@ -475,6 +474,7 @@ def run(
     weights: str | None = None,
     weights_dir: str | None = None,
     checkpoint: str | None = None,
+    keep_checkpoint: bool = False,
     temporal: Temporal | None = None,
 ) -> list[RunResult]:
     """Do one or more style transfers from files to files, as one job.
@@ -494,7 +494,7 @@ def run(
         weights_dir: where registry weight files live (fetched there on first use).
         checkpoint: where to keep the job's state every save_iter, with every run's frames; a
             job started again with the same options resumes from it (and gets the same
-            bytes); removed at the end.
+            bytes); removed at the end, unless `keep_checkpoint` (the caller removes it).
         temporal: a video frame's temporal loss, as `transfer.stylize` (stylesweep.clip).
     Returns:
         One RunResult per setting, in order.
@@ -538,7 +538,7 @@ def run(
         )
         for j, (o, out, result, reporter) in enumerate(runs)
     ]
-    if ckpt_path is not None:
+    if ckpt_path is not None and not keep_checkpoint:
         ckpt_path.unlink(missing_ok=True)  # the runs are complete; the state is not needed
     return done
 

@@ -62,6 +62,27 @@ def test_a_run_stopped_after_a_checkpoint_resumes_to_the_same_bytes(
     assert len(result.record["frames"]) == 3
 
 
+def test_a_kept_checkpoint_starts_a_finished_job_again_near_its_end(tiny_images, tmp_path):
+    """The workflow keeps a stylize job's checkpoint until the job has scored its runs: a job
+    killed while scoring starts again from its last checkpoint, not from the start, and writes
+    the same bytes."""
+    outputs = runner.RunOutputs(
+        frames=str(tmp_path / "frames" / "{iteration}.png"), losses_tsv=str(tmp_path / "out.tsv")
+    )
+    opts, ckpt = _opts(tiny_images, tmp_path / "out.png"), tmp_path / "out.ckpt"
+    runner.run_one(opts, outputs, checkpoint=str(ckpt), keep_checkpoint=True)
+    assert ckpt.exists()
+    first, losses = (tmp_path / "out.png").read_bytes(), _losses(tmp_path / "out.tsv")
+    shutil.rmtree(tmp_path / "frames")  # as Snakemake does with a killed job's outputs
+    (tmp_path / "out.png").unlink()
+    again = runner.run_one(opts, outputs, checkpoint=str(ckpt))
+    assert again.record["resumed_from"] == 9  # the last of every save_iter (3) before 12
+    assert (tmp_path / "out.png").read_bytes() == first
+    assert _losses(tmp_path / "out.tsv") == losses
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["3.png", "6.png", "9.png"]
+    assert not ckpt.exists()
+
+
 def test_a_checkpoint_of_other_options_is_discarded(tiny_images, tmp_path, monkeypatch, caplog):
     ckpt = tmp_path / "c.ckpt"
     first = _opts(tiny_images, tmp_path / "a.png", style_weight=50.0)

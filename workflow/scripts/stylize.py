@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from stylesweep import gpus, pick, runner, score, sweep
 from stylesweep.atomic import write_text
@@ -49,6 +50,8 @@ try:
             final_frame=True,
             weights=weights,
             checkpoint=snakemake.params.checkpoint,
+            # Kept until the runs are scored: a job killed while scoring resumes from it.
+            keep_checkpoint=True,
         )
     # Scored on the CPU: the scores are then the same wherever they were measured (a GPU rounds
     # otherwise). The size comes from the config, not params: if pick.score_size changes, rule
@@ -72,4 +75,5 @@ except StyleSweepError as error:
     w = snakemake.wildcards
     sys.exit(print(f"stylize {w.content}/{w.style}/{w.group}: {error}", file=console) or 1)
 write_text(os.path.join(job, "scores.json"), json.dumps(record, indent=2) + "\n")
+Path(snakemake.params.checkpoint).unlink(missing_ok=True)  # the job is done
 logging.info("%d runs scored at %d px", len(finals), scorer.score_size)
