@@ -112,7 +112,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
-N = 120
+N = 60
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same threads in every run: the same bytes
 
 
