@@ -487,7 +487,8 @@ def test_changing_one_swept_value_reruns_only_what_it_touches(tiny: Path) -> Non
 def test_changing_the_score_size_scores_again_without_stylizing_again(
     tiny: Path, tmp_path: Path
 ) -> None:
-    """The stylize jobs scored their runs; at a new pick.score_size, publish scores each again."""
+    """The stylize jobs scored their runs; at a new pick.score_size, publish scores each again
+    (and also where a job folder has no scores)."""
     changed = tiny / "config/rescored.yaml"
     changed.write_text(TINY.replace("score_size: 48", "score_size: 40"))
     args = ["--quiet", "rules", "--configfile", str(changed)]
@@ -514,6 +515,14 @@ def test_changing_the_score_size_scores_again_without_stylizing_again(
     assert job["score_size"] == 48  # the stylize job's own record is left as it was
     log = (project / "logs/publish/cat/wave/style_weight-100.log").read_text()
     assert "scored at 48 px, pick.score_size is 40: scoring again" in log
+    # A job folder without scores (made before stylize jobs scored): publish scores the run.
+    other = Path("results/runs/dog/cafe/style_weight-1000")
+    kept = json.loads((project / other / "scores.json").read_text())
+    (job_of(project / other) / "scores.json").unlink()
+    snakemake(project, str(other / "scores.json"), "--cores", "1", "--forcerun", "publish")
+    again = json.loads((project / other / "scores.json").read_text())
+    assert again["score_size"] == 48
+    assert again["scores"] == pytest.approx(kept["scores"], rel=1e-6)
 
 
 @pytest.mark.slow

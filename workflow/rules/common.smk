@@ -23,8 +23,8 @@ JOB_DIR = "results/jobs/{content}/{style}/{group}"
 WEIGHTS_DIR = os.path.expanduser(config["weights"]["dir"])
 # Snakemake's job group of a run (on a cluster only; locally groups do nothing): a stylize job
 # (which also scores its runs) and the publish and gif jobs of its runs depend on each other, so
-# they form one group job, one submission. The sheets stay jobs of their own: grouped side by side, their
-# CPUs would add up past what a small node has.
+# they form one group job, one submission. The sheets stay jobs of their own: grouped side by
+# side, their CPUs would add up past what a small node has.
 RUN_GROUP = "run"
 # What "best" means (config `pick`): balance, a score's name or {score: weight}.
 PICK_BY = config["pick"]["by"]
@@ -344,11 +344,6 @@ def settings_table():
 
 
 # --- scores, the summary and the picks ----------------------------------------------------
-
-
-@signature_once
-def group_setting_ids(wildcards):
-    return GROUPS[wildcards.group].setting_ids
 
 
 def run_file(run, name):

@@ -20,17 +20,22 @@ os.makedirs(o.frames, exist_ok=True)  # declared even if a run saved no frame
 made = publish.publish(source, os.path.dirname(o.final))
 logging.info("%d files: %s -> %s", len(made), source, os.path.dirname(o.final))
 
-with open(os.path.join(i.job, "scores.json")) as f:
-    job = json.load(f)
+scored = os.path.join(i.job, "scores.json")
+if os.path.exists(scored):
+    with open(scored) as f:
+        job = json.load(f)
+else:  # a job folder of a stylesweep from before its stylize jobs scored their runs
+    job = {"score_size": None}
 if job["score_size"] != p.score_size:
-    # The job scored its runs at another size: score this one again, with the images, blend and
-    # model its run.json names (torch is imported only then).
+    # The job scored its runs at another size (pick.score_size changed since) or not at all:
+    # score this one here, with the images, blend and model its run.json names (torch is
+    # imported only then).
     from stylesweep import score
 
     with open(o.run_json) as f:
         opts = json.load(f)["options"]
     logging.info(
-        "scored at %d px, pick.score_size is %d: scoring again", job["score_size"], p.score_size
+        "scored at %s px, pick.score_size is %d: scoring again", job["score_size"], p.score_size
     )
     try:
         scorer = score.Scorer.load(
