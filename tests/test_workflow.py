@@ -514,7 +514,7 @@ def test_changing_the_score_size_scores_again_without_stylizing_again(
     job = json.loads((job_of(project / run) / "scores.json").read_text())
     assert job["score_size"] == 48  # the stylize job's own record is left as it was
     log = (project / "logs/publish/cat/wave/style_weight-100.log").read_text()
-    assert "scored at 48 px, pick.score_size is 40: scoring again" in log
+    assert "the job's runs were scored at 48 px, pick.score_size is 40: scoring here" in log
     # A job folder without scores (made before stylize jobs scored): publish scores the run.
     other = Path("results/runs/dog/cafe/style_weight-1000")
     kept = json.loads((project / other / "scores.json").read_text())

@@ -34,9 +34,8 @@ if job["score_size"] != p.score_size:
 
     with open(o.run_json) as f:
         opts = json.load(f)["options"]
-    logging.info(
-        "scored at %s px, pick.score_size is %d: scoring again", job["score_size"], p.score_size
-    )
+    why = f"were scored at {job['score_size']} px" if job["score_size"] else "were not scored"
+    logging.info("the job's runs %s, pick.score_size is %d: scoring here", why, p.score_size)
     try:
         scorer = score.Scorer.load(
             opts["model"],
