@@ -20,13 +20,29 @@ os.makedirs(o.frames, exist_ok=True)  # declared even if a run saved no frame
 made = publish.publish(source, os.path.dirname(o.final))
 logging.info("%d files: %s -> %s", len(made), source, os.path.dirname(o.final))
 
-scored = os.path.join(i.job, "scores.json")
-if os.path.exists(scored):
-    with open(scored) as f:
-        job = json.load(f)
-else:  # a job folder of a stylesweep from before its stylize jobs scored their runs
-    job = {"score_size": None}
-if job["score_size"] != p.score_size:
+
+def fail(problem):
+    """One line in the log and on the console, and a failed job."""
+    sys.stderr.write(f"{problem}\n")
+    sys.exit(print(f"publish {w.content}/{w.style}/{w.setting}: {problem}", file=console) or 1)
+
+
+def job_scores():
+    """The job's scores record: in its folder, or beside it where a stylesweep from before its
+    stylize jobs scored their runs had a score job write it; None if neither holds this run."""
+    for path in (os.path.join(i.job, "scores.json"), f"{i.job}.scores.json"):
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    job = json.load(f)
+                return job if w.setting in job["scores"] else None
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                fail(f"{path}: unreadable scores ({error})")
+    return None
+
+
+job = job_scores()
+if job is None or job["score_size"] != p.score_size:
     # The job scored its runs at another size (pick.score_size changed since) or not at all:
     # score this one here, with the images, blend and model its run.json names (torch is
     # imported only then).
@@ -34,7 +50,7 @@ if job["score_size"] != p.score_size:
 
     with open(o.run_json) as f:
         opts = json.load(f)["options"]
-    why = f"were scored at {job['score_size']} px" if job["score_size"] else "were not scored"
+    why = f"were scored at {job['score_size']} px" if job else "were not scored"
     logging.info("the job's runs %s, pick.score_size is %d: scoring here", why, p.score_size)
     try:
         scorer = score.Scorer.load(
@@ -48,8 +64,7 @@ if job["score_size"] != p.score_size:
         )
         job = score.record(scorer, opts["model"], {w.setting: o.final})
     except StyleSweepError as error:
-        sys.stderr.write(f"{error}\n")
-        sys.exit(print(f"publish {w.content}/{w.style}/{w.setting}: {error}", file=console) or 1)
+        fail(error)
 record = {"content": w.content, "style": w.style, "setting": w.setting, "image": o.final}
 record.update({k: v for k, v in job.items() if k != "scores"})
 record["scores"] = job["scores"][w.setting]

@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+import torch
+
 from stylesweep import gpus, pick, runner, score, sweep
 from stylesweep.atomic import write_text
 from stylesweep.errors import StyleSweepError
@@ -53,9 +55,11 @@ try:
             # Kept until the runs are scored: a job killed while scoring resumes from it.
             keep_checkpoint=True,
         )
-    # Scored on the CPU: the scores are then the same wherever they were measured (a GPU rounds
-    # otherwise). The size comes from the config, not params: if pick.score_size changes, rule
-    # publish scores the run again at the new size, and this job need not run again for it.
+    # Scored on the CPU with one thread, as publish scores a run again: the scores are then the
+    # same wherever they were measured (a GPU or another thread count rounds otherwise). The size
+    # comes from the config, not params: if pick.score_size changes, rule publish scores the run
+    # again at the new size, and this job need not run again for it.
+    torch.set_num_threads(1)
     scorer = score.Scorer.load(
         snakemake.params.model,
         content=snakemake.input.content,
