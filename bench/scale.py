@@ -22,6 +22,7 @@ import os
 import pstats
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,19 +55,17 @@ def shape(runs: int) -> tuple[int, int]:
 def make_project(folder: Path, contents: int, settings: int, real: bool = False) -> None:
     """Tiny PNGs (odd sizes, so every file has its own header), or with `real` copies of the
     bundled images taken in turn, and a config sweeping them."""
-    bundled = {"content": ROOT / "inputs/content", "styles": ROOT / "inputs/styles"}
     for kind, count in (("content", contents), ("styles", STYLES)):
         (folder / kind).mkdir(parents=True)
-        sources = sorted(bundled[kind].iterdir())
+        sources = sorted((ROOT / "inputs" / kind).iterdir())
         for i in range(count):
             if real:
                 source = sources[i % len(sources)]
-                target = folder / kind / f"{kind}_{i:05d}{source.suffix}"
-                target.write_bytes(source.read_bytes())
-                continue
-            Image.new("RGB", (16 + i % 7, 12 + i % 5), (i % 256, 90, 160)).save(
-                folder / kind / f"{kind}_{i:05d}.png"
-            )
+                shutil.copyfile(source, folder / kind / f"{kind}_{i:05d}{source.suffix}")
+            else:
+                Image.new("RGB", (16 + i % 7, 12 + i % 5), (i % 256, 90, 160)).save(
+                    folder / kind / f"{kind}_{i:05d}.png"
+                )
     tv = TV_WEIGHTS if settings == 25 else TV_WEIGHTS[:1]
     (folder / "config").mkdir()
     (folder / "config/config.yaml").write_text(

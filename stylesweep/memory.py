@@ -85,7 +85,7 @@ def batch_memory_mb(
     return fixed + batch * (one - fixed)
 
 
-def _scaled_size_of(path: str, longest: int) -> tuple[int, int]:
+def scaled_size_or_square(path: str, longest: int) -> tuple[int, int]:
     """An image file's size scaled to `longest`; a square if the file cannot be read (that is
     the stylize job's to report, with its name: here it must not stop the whole sweep)."""
     try:
@@ -97,9 +97,9 @@ def _scaled_size_of(path: str, longest: int) -> tuple[int, int]:
 def estimate_mem_mb(opts: Options, *, model: str = "vgg19", batch: int = 1) -> int:
     """A job's peak host memory in MB, for `resources: mem_mb`: batch_memory_mb for the real
     image sizes of `batch` settings like `opts`, with head room, in 100s."""
-    size = _scaled_size_of(opts.content_image, opts.image_size)
+    size = scaled_size_or_square(opts.content_image, opts.image_size)
     longest = style_size(opts.image_size, opts.style_scale)
-    styles = [_scaled_size_of(p, longest) for p in opts.style_image]
+    styles = [scaled_size_or_square(p, longest) for p in opts.style_image]
     mib = batch_memory_mb(get_spec(model), opts, size, styles, device="cpu", batch=batch)
     return int(math.ceil(MEMORY_MARGIN * mib * 1.048576 / 100) * 100)
 
@@ -235,12 +235,10 @@ def eta_seconds(
     work: Sequence[tuple[int, float]], since: tuple[int, float], now: tuple[int, float], total: int
 ) -> float:
     """Seconds to iteration `total` at the pace from `since` to `now` ((iteration, seconds)):
-    in megapixels evaluated, so that an ETA holds across a chain's scales and tiles (in
-    iterations where `work` is empty)."""
+    in megapixels evaluated (`work`: chain_work), so that an ETA holds across a chain's scales
+    and tiles."""
 
     def done(iteration: int) -> float:
-        if not work:
-            return float(iteration)
         first, amount = 0, 0.0
         for last, megapixels in work:
             amount += megapixels * max(0, min(iteration, last) - first)
@@ -441,7 +439,7 @@ GIF_SECONDS_PER_MEGAPIXEL = 5.0
 
 def output_size(opts: Options) -> tuple[int, int]:
     """The final image's size: the content's upright size scaled to image_size."""
-    return _scaled_size_of(opts.content_image, opts.image_size)
+    return scaled_size_or_square(opts.content_image, opts.image_size)
 
 
 def estimate_gif_mem_mb(opts: Options) -> int:

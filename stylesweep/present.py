@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_path
-from .images import load_image
+from .images import load_image, scaled_size, size_of
 from .pick import pareto_front
 from .sweep import Setting, format_value
 
@@ -118,14 +118,19 @@ def gif_from_frames(
     *,
     frame_ms: int = 120,
     hold_ms: int = 1500,
+    longest: int | None = None,
 ) -> int:
-    """Write a progress GIF of the frames in `folder`; returns the number of frames."""
-    frames = [(it, load_image(p)) for it, p in frames_in_order(folder)]
-    if not frames:
+    """Write a progress GIF of the frames in `folder`, at most `longest` px if given (a
+    print-size render's); returns the number of frames."""
+    paths = list(frames_in_order(folder))
+    if not paths:
         raise ValueError(f"{folder}: no frames (NNNN.png) to make a GIF of")
-    # A coarse-to-fine run's early frames are smaller: show them at the final size.
-    size = frames[-1][1].size
-    frames = [(it, im.resize(size, Image.Resampling.BILINEAR)) for it, im in frames]
+    # A coarse-to-fine run's early frames are smaller: show them at the final size. Each frame
+    # is shrunk as it is read, so that only GIF-sized frames are held.
+    size = size_of(paths[-1][1])
+    if longest is not None:
+        size = scaled_size(size, min(longest, max(size)))
+    frames = [(it, load_image(p).resize(size, Image.Resampling.BILINEAR)) for it, p in paths]
     write_gif(out, gif_frames(frames), frame_ms=frame_ms, hold_ms=hold_ms)
     return len(frames)
 

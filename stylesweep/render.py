@@ -14,13 +14,14 @@ from typing import Any
 
 from . import present
 from .errors import ConfigError, OptionError
-from .images import load_image, scaled_size, size_of, style_size
+from .images import style_size
 from .memory import (
     CPU_SECONDS_PER_MEGAPIXEL_ITERATION,
     GPU_SECONDS_PER_MEGAPIXEL_ITERATION,
     MEMORY_MARGIN,
     MemoryPlan,
     plan_memory,
+    scaled_size_or_square,
 )
 from .options import (
     PRINT_RECIPE_ABOVE,
@@ -124,9 +125,11 @@ def render_options(run_options: Mapping[str, Any], config: RenderConfig) -> dict
     scales and iterations, max_memory and output depth. The workflow adds init_image."""
     scales = auto_scales(config.size) if config.scales is None else config.scales
     counts = config.scale_iterations
-    if counts is None:  # auto: as the CLI's --scales auto, the recipe's counts above 1024 px
-        recipe = config.size > PRINT_RECIPE_ABOVE
-        counts = auto_scale_iterations(scales) if recipe else run_options["scale_iterations"]
+    if counts is None:  # auto: as the CLI's --scales auto, the recipe's counts above 1024 px;
+        # up to it the run's own, where they fit these scales (one count, or one per scale)
+        own = tuple(run_options["scale_iterations"])
+        fits = config.size <= PRINT_RECIPE_ABOVE and len(own) in (1, len(scales))
+        counts = own if fits else auto_scale_iterations(scales)
     options = {
         **run_options,
         "image_size": config.size,
@@ -186,20 +189,12 @@ def read_picks(path: str | os.PathLike[str]) -> list[RunId]:
 # --- what a render job asks the scheduler for --------------------------------------------------
 
 
-def _scaled_or_square(path: str, longest: int) -> tuple[int, int]:
-    # An unreadable image is the job's to report, with its name: here it must not stop planning.
-    try:
-        return scaled_size(size_of(path), longest)
-    except Exception:
-        return longest, longest
-
-
 def render_plan(opts: Options) -> MemoryPlan:
     """The memory plan of a render on the CPU, from the images' sizes (size_of reads each
     file's header once per process); within max_memory, or this machine's memory less a margin."""
-    size = _scaled_or_square(opts.content_image, opts.image_size)
+    size = scaled_size_or_square(opts.content_image, opts.image_size)
     longest = style_size(opts.image_size, opts.style_scale)
-    styles = [_scaled_or_square(p, longest) for p in opts.style_image]
+    styles = [scaled_size_or_square(p, longest) for p in opts.style_image]
     return plan_memory(get_spec(opts.model), opts, size, styles, device="cpu")
 
 
@@ -354,8 +349,6 @@ def render(
     frames = os.path.join(outputs.frames, "{iteration:04d}.png")
     run = runner.RunOutputs(frames=frames, losses_tsv=outputs.losses_tsv, run_json=outputs.run_json)
     runner.run_one(opts, run, final_frame=True, weights=weights, checkpoint=checkpoint)
-    # Every scale's frames at the GIF's size (the early scales' are smaller).
-    shown = [(i, load_image(p)) for i, p in present.frames_in_order(outputs.frames)]
-    size = scaled_size(shown[-1][1].size, min(GIF_LONGEST, max(shown[-1][1].size)))
-    shown = [(i, img.resize(size)) for i, img in shown]
-    present.write_gif(outputs.gif, present.gif_frames(shown), frame_ms=frame_ms, hold_ms=hold_ms)
+    present.gif_from_frames(
+        outputs.frames, outputs.gif, frame_ms=frame_ms, hold_ms=hold_ms, longest=GIF_LONGEST
+    )

@@ -173,7 +173,7 @@ def _losses_tsv(result: Result) -> str:
 class _Reporter:
     """The loop's callback: progress lines and frames."""
 
-    def __init__(self, frames: str | None, final_frame: bool, stand_in: bool, work=()):
+    def __init__(self, frames: str | None, final_frame: bool, stand_in: bool, work: tuple):
         self.frames, self.work = frames, work  # work: memory.chain_work, for the ETA
         self.final_frame = final_frame
         self.stand_in = stand_in

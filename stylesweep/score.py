@@ -143,17 +143,44 @@ class Scorer:
         return self.score(tensors.load_tensor(path))
 
 
-def record(
-    scorer: Scorer, model: str, finals: Mapping[str, str | os.PathLike[str]]
+def score_finals(
+    model: str,
+    finals: Mapping[str, str | os.PathLike[str]],
+    *,
+    content: str | os.PathLike[str],
+    styles: Sequence[str | os.PathLike[str]],
+    blend_weights: Sequence[float] | None,
+    model_file: str | None,
+    score_size: int,
 ) -> dict[str, Any]:
-    """The workflow's scores record: each of `finals` ({setting: image file}) scored by
-    `scorer`, with the model's name, whether it is a stand-in, and the score size."""
+    """The workflow's scores record of `finals` ({setting: image file}), with the model's name,
+    whether it is a stand-in, and the score size.
+
+    Measured on the CPU with one thread, wherever it runs (a stylize job after its runs, or
+    publish scoring a run again): a GPU or another thread count would round otherwise, and
+    every run's scores must compare.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        scorer = Scorer.load(
+            model,
+            content=content,
+            styles=styles,
+            blend_weights=blend_weights,
+            score_size=score_size,
+            device="cpu",
+            model_file=model_file,
+        )
+        scores = {name: scorer.score_file(path) for name, path in finals.items()}
+    finally:
+        torch.set_num_threads(threads)
     return {
         "model": model,
         "stand_in": scorer.stand_in,
         "note": STAND_IN_NOTE if scorer.stand_in else "",
         "score_size": scorer.score_size,
-        "scores": {name: scorer.score_file(path) for name, path in finals.items()},
+        "scores": scores,
     }
 
 

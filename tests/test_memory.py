@@ -152,7 +152,6 @@ def test_the_eta_weighs_each_scale_of_a_chain_by_the_pixels_it_evaluates():
     assert [last for last, _ in work] == [10, 20]
     assert eta_seconds(work, (0, 0.0), (10, 10.0), 20) == pytest.approx(40.0)
     assert eta_seconds(work, (12, 0.0), (15, 3.0), 20) == pytest.approx(5.0)
-    assert eta_seconds((), (0, 0.0), (10, 10.0), 20) == pytest.approx(10.0)  # by iterations
 
 
 def test_a_tiled_scale_counts_the_moving_grids_extra_row_and_column():

@@ -176,3 +176,20 @@ def test_the_layer_tables_are_torchvisions():
     from stylesweep.registry import ARCHITECTURES
 
     assert ARCHITECTURES == {"vgg16": tv_vgg.cfgs["D"], "vgg19": tv_vgg.cfgs["E"]}
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "vgg19"])
+def test_the_feature_stack_has_torchvisions_modules_keys_and_shapes(arch):
+    """A torchvision VGG's weight file loads into it: the same modules, keys and shapes."""
+    from torchvision.models import vgg as tv_vgg
+
+    from stylesweep.models import build_features
+    from stylesweep.registry import ARCHITECTURES
+
+    with torch.device("meta"):
+        theirs = tv_vgg.make_layers(ARCHITECTURES[arch])
+    ours = build_features(arch, len(theirs))
+    assert [type(m) for m in ours] == [type(m) for m in theirs]
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in theirs.state_dict().items()
+    }

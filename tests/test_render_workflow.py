@@ -134,13 +134,22 @@ def test_all_best_and_no_section(plan):
         ({"size": 4096}, (256, 512, 1024, 2048), (1000, 500, 200, 100)),  # the print recipe
         ({"size": 2048, "scales": [300, 600]}, (300, 600), (50, 50)),  # 50 off the table
         ({"size": 512}, (128, 256), (200,)),  # up to 1024 px: the run's own counts
+        # the run's own counts (3) do not fit the render's scales (2): the recipe's
+        (
+            {"size": 512, "run": {"scales": [32, 48, 64], "scale_iterations": [5, 6, 7]}},
+            (128, 256),
+            (50, 1000),  # 50 off the table at 128 px
+        ),
         ({"size": 64}, (), defaults()["scale_iterations"]),  # no scale of 64 px or more below
         ({"size": 512, "scales": [256], "scale_iterations": [7]}, (256,), (7,)),
     ],
 )
 def test_scales_auto_is_the_print_recipe(plan, section, scales, iterations):
-    config = render.read_config({"runs": "all", **section}, plan)
-    options = render.render_options(plan.options_for(plan.settings[0]), config)
+    own = section.get("run", {})
+    config = render.read_config(
+        {"runs": "all", **{k: v for k, v in section.items() if k != "run"}}, plan
+    )
+    options = render.render_options({**plan.options_for(plan.settings[0]), **own}, config)
     assert (options["scales"], options["scale_iterations"]) == (scales, iterations)
 
 

@@ -53,16 +53,15 @@ if job is None or job["score_size"] != p.score_size:
     why = f"were scored at {job['score_size']} px" if job else "were not scored"
     logging.info("the job's runs %s, pick.score_size is %d: scoring here", why, p.score_size)
     try:
-        scorer = score.Scorer.load(
+        job = score.score_finals(
             opts["model"],
+            {w.setting: o.final},
             content=opts["content_image"],
             styles=opts["style_image"],
             blend_weights=opts["style_blend_weights"],
-            device="cpu",
             model_file=p.weights or None,
             score_size=p.score_size,
         )
-        job = score.record(scorer, opts["model"], {w.setting: o.final})
     except StyleSweepError as error:
         fail(error)
 record = {"content": w.content, "style": w.style, "setting": w.setting, "image": o.final}

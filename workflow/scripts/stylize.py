@@ -9,8 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
 from stylesweep import gpus, pick, runner, score, sweep
 from stylesweep.atomic import write_text
 from stylesweep.errors import StyleSweepError
@@ -55,24 +53,17 @@ try:
             # Kept until the runs are scored: a job killed while scoring resumes from it.
             keep_checkpoint=True,
         )
-    # Scored on the CPU with one thread, as publish scores a run again: the scores are then the
-    # same wherever they were measured (a GPU or another thread count rounds otherwise). The size
-    # comes from the config, not params: if pick.score_size changes, rule publish scores the run
-    # again at the new size, and this job need not run again for it.
-    torch.set_num_threads(1)
-    scorer = score.Scorer.load(
+    # The size comes from the config, not params: if pick.score_size changes, rule publish
+    # scores the run again at the new size, and this job need not run again for it.
+    record = score.score_finals(
         snakemake.params.model,
+        {m["setting"]: os.path.join(f, "final.png") for m, f in zip(members, folders, strict=True)},
         content=snakemake.input.content,
         styles=snakemake.input.styles,
         blend_weights=snakemake.params.blend_weights,
-        device="cpu",
         model_file=weights,
         score_size=int(snakemake.config["pick"].get("score_size", pick.SCORE_SIZE)),
     )
-    finals = {
-        m["setting"]: os.path.join(f, "final.png") for m, f in zip(members, folders, strict=True)
-    }
-    record = score.record(scorer, snakemake.params.model, finals)
 except StyleSweepError as error:
     # A bad input or option: one line in the log and on the console, no traceback.
     sys.stderr.write(f"{error}\n")
@@ -80,4 +71,4 @@ except StyleSweepError as error:
     sys.exit(print(f"stylize {w.content}/{w.style}/{w.group}: {error}", file=console) or 1)
 write_text(os.path.join(job, "scores.json"), json.dumps(record, indent=2) + "\n")
 Path(snakemake.params.checkpoint).unlink(missing_ok=True)  # the job is done
-logging.info("%d runs scored at %d px", len(finals), scorer.score_size)
+logging.info("%d runs scored at %d px", len(record["scores"]), record["score_size"])
